@@ -1,0 +1,47 @@
+# Lab 3 kit. Quick start: `make demo`, then `make test`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= out
+SUBMISSIONS ?= $(OUT)/demo/submissions
+export MPLBACKEND ?= Agg
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup demo test lab release grade bench clean
+
+setup: $(STAMP)
+
+# Rebuilt only when a requirements file or pyproject.toml changes: a second run does nothing.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]' \
+	  || { echo "Set PYTHON=/path/to/python3.11 (e.g. make setup PYTHON=python3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -c 'import verifier, circle, mnist_tools, autograde'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m autograde demo --out $(OUT)/demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lab: $(STAMP)
+	$(PY) -m autograde release --out $(OUT)/release
+	cd $(OUT)/release && ../../$(VENV)/bin/jupyter lab lab3.ipynb
+
+release: $(STAMP)
+	$(PY) -m autograde release --out $(OUT)/release
+
+grade: $(STAMP)
+	$(PY) -m autograde grade $(SUBMISSIONS) --out $(OUT)/grades
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,114 @@
+"""Make auto-LiRPA 0.3 (2022) work on torch 2.14, from the outside.
+
+auto-LiRPA on PyPI stops at 0.3, written for torch < 1.13. It still computes
+correct bounds on torch 2.14 once five things it relies on are put back. We patch
+them here, before ``auto_LiRPA`` is first imported, and never edit site-packages:
+
+1. ``torch.onnx.symbolic_helper._set_opset_version`` is gone. auto-LiRPA calls it
+   with 12 before lowering the traced graph to ONNX ops; we give it a function that
+   sets the TorchScript exporter's global opset (kept at 12, as auto-LiRPA expects).
+2. ``torch.onnx.utils._optimize_graph`` is no longer re-exported there; we point it
+   at the TorchScript exporter's function of the same name.
+3. ``torch._C.Node.__getitem__`` (``node["value"]``) was removed; we restore it by
+   dispatching on the attribute's kind (``node.kindOf(name)`` is ``"i"``, ``"f"``,
+   ``"t"``, ``"is"``, ... and the getter of the same name reads it).
+4. ``torch._six`` was removed; auto-LiRPA only uses ``torch._six.string_classes``.
+5. Importing auto-LiRPA makes noise on stderr: ``torch.jit.script`` deprecation
+   warnings (its decorators run at import) and, on machines with a CUDA toolkit but
+   no GPU, a "No CUDA runtime is found" log line from ``torch.utils.cpp_extension``.
+   We silence exactly those two messages, only while the patch is applied and
+   auto-LiRPA is being imported.
+
+``apply()`` is idempotent and is called by ``import verifier``.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import sys
+import types
+import warnings
+from typing import Iterator
+
+import torch
+
+#: The ONNX opset auto-LiRPA 0.3 was written against.
+LIRPA_OPSET = 12
+
+_applied = False
+
+
+def _set_opset_version(opset_version: int) -> None:
+    from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+
+    GLOBALS.export_onnx_opset_version = opset_version
+
+
+def _node_getitem(node: "torch._C.Node", name: str):
+    """``node[name]``: read a TorchScript node attribute whatever its kind."""
+    return getattr(node, node.kindOf(name))(name)
+
+
+def _patch_torch() -> None:
+    import torch.onnx.symbolic_helper as symbolic_helper
+    import torch.onnx.utils as onnx_utils
+    from torch.onnx._internal.torchscript_exporter import utils as ts_utils
+
+    if not hasattr(symbolic_helper, "_set_opset_version"):
+        symbolic_helper._set_opset_version = _set_opset_version
+    if not hasattr(onnx_utils, "_optimize_graph"):
+        onnx_utils._optimize_graph = ts_utils._optimize_graph
+    if not hasattr(torch._C.Node, "__getitem__"):
+        torch._C.Node.__getitem__ = _node_getitem
+    if "torch._six" not in sys.modules:
+        six = types.ModuleType("torch._six")
+        six.string_classes = (str, bytes)
+        sys.modules["torch._six"] = six
+        torch._six = six
+    # auto-LiRPA traces at opset 12; set it now too, so the first trace sees it.
+    _set_opset_version(LIRPA_OPSET)
+
+
+class _DropCudaHomeNotice(logging.Filter):
+    """Drops cpp_extension's "No CUDA runtime is found" notice (GPU-less machines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No CUDA runtime is found")
+
+
+_IMPORT_NOISE = ("`torch.jit.script` is deprecated",)
+
+
+@contextlib.contextmanager
+def _quiet_lirpa_import() -> Iterator[None]:
+    """Hold back the known import noise; re-emit any other warning unchanged.
+
+    auto-LiRPA calls ``warnings.simplefilter("once")`` at import, which would beat
+    an "ignore" filter of ours, so we record instead of filtering. Leaving the
+    ``catch_warnings`` block also undoes that global filter change.
+    """
+    cpp_logger = logging.getLogger("torch.utils.cpp_extension")
+    notice_filter = _DropCudaHomeNotice()
+    cpp_logger.addFilter(notice_filter)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        cpp_logger.removeFilter(notice_filter)
+    for w in caught:
+        if not str(w.message).startswith(_IMPORT_NOISE):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def apply() -> None:
+    """Patch torch for auto-LiRPA 0.3 and import it quietly. Safe to call twice."""
+    global _applied
+    if _applied:
+        return
+    with _quiet_lirpa_import():
+        _patch_torch()
+        importlib.import_module("torch.utils.cpp_extension")
+        importlib.import_module("auto_LiRPA")
+    _applied = True
