@@ -32,7 +32,7 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(PY) -m autograde release --out $(OUT)/release
-	cd $(OUT)/release && ../../$(VENV)/bin/jupyter lab lab3.ipynb
+	cd $(OUT)/release && $(abspath $(VENV))/bin/jupyter lab lab3.ipynb
 
 release: $(STAMP)
 	$(PY) -m autograde release --out $(OUT)/release

@@ -18,6 +18,11 @@ them here, before ``auto_LiRPA`` is first imported, and never edit site-packages
    no GPU, a "No CUDA runtime is found" log line from ``torch.utils.cpp_extension``.
    We silence exactly those two messages, only while the patch is applied and
    auto-LiRPA is being imported.
+6. alpha-CROWN with auto-LiRPA's default *sparse* alpha crashes on plain MLPs
+   (``assert self.alpha_lookup_idx[...] is None`` or a shape mismatch, depending on
+   which neurons are unstable). ``BoundedModule`` now defaults to dense alpha
+   (``sparse_spec_alpha`` and ``sparse_features_alpha`` off); the bounds are the
+   same, only stored densely. An explicit ``bound_opts`` value still wins.
 
 ``apply()`` is idempotent and is called by ``import verifier``.
 """
@@ -102,6 +107,25 @@ def _quiet_lirpa_import() -> Iterator[None]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+#: Bound options that ``BoundedModule`` gets unless the caller says otherwise.
+DENSE_ALPHA_OPTS = {"sparse_spec_alpha": False, "sparse_features_alpha": False}
+
+
+def _default_to_dense_alpha() -> None:
+    from auto_LiRPA import BoundedModule
+
+    original_init = BoundedModule.__init__
+    if getattr(original_init, "_lab3_dense_alpha", False):
+        return
+
+    def __init__(self, model, global_input, bound_opts=None, *args, **kwargs):
+        bound_opts = {**DENSE_ALPHA_OPTS, **(bound_opts or {})}
+        original_init(self, model, global_input, bound_opts, *args, **kwargs)
+
+    __init__._lab3_dense_alpha = True
+    BoundedModule.__init__ = __init__
+
+
 def apply() -> None:
     """Patch torch for auto-LiRPA 0.3 and import it quietly. Safe to call twice."""
     global _applied
@@ -111,4 +135,5 @@ def apply() -> None:
         _patch_torch()
         importlib.import_module("torch.utils.cpp_extension")
         importlib.import_module("auto_LiRPA")
+    _default_to_dense_alpha()
     _applied = True

@@ -1,0 +1,32 @@
+"""Run every benchmark (`python -m bench`) or some (`python -m bench verify grading`)."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+
+def available() -> list[str]:
+    here = Path(__file__).parent
+    return sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(here)])
+                  if m.name.startswith("bench_"))
+
+
+def main(argv: list[str]) -> int:
+    names = argv or available()
+    unknown = sorted(set(names) - set(available()))
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; available: {available()}")
+        return 2
+    for name in names:
+        print(f"\n=== bench_{name} ===", flush=True)
+        start = time.perf_counter()
+        importlib.import_module(f"bench.bench_{name}").main()
+        print(f"(bench_{name} took {time.perf_counter() - start:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,118 @@
+"""auto-LiRPA 0.3 on torch 2.14: bounds are sound and importing is quiet."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+import verifier  # noqa: F401  (applies the compatibility layer)
+from auto_LiRPA import BoundedModule, BoundedTensor, PerturbationLpNorm
+
+SAMPLES = 10_000
+FLOAT_NOISE = 1e-5
+
+
+def random_net(sizes, seed, flatten=False):
+    g = torch.Generator().manual_seed(seed)
+    layers = [nn.Flatten()] if flatten else []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        lin = nn.Linear(n_in, n_out)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(n_out, n_in, generator=g) / n_in**0.5)
+            lin.bias.copy_(torch.randn(n_out, generator=g) * 0.1)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers).eval()
+
+
+def lirpa_bounds(net, lo, hi, method):
+    centre = (lo + hi) / 2
+    bounded = BoundedModule(net, torch.zeros_like(centre))
+    x = BoundedTensor(centre, PerturbationLpNorm(norm=float("inf"), x_L=lo, x_U=hi))
+    lb, ub = bounded.compute_bounds(x=(x,), method=method)
+    return lb.detach(), ub.detach()
+
+
+CASES = [  # (layer sizes, seed, box half-width, flatten first)
+    ([2, 16, 16, 1], 0, 0.5, False),
+    ([2, 32, 32, 1], 1, 0.1, False),
+    ([5, 20, 20, 20, 3], 2, 0.3, False),
+    ([10, 50, 10], 3, 1.0, True),
+    ([3, 8, 8, 8, 8, 2], 4, 0.05, False),
+]
+
+
+@pytest.mark.parametrize("sizes,seed,half_width,flatten", CASES)
+def test_crown_and_alpha_crown_bounds_contain_every_sampled_output(sizes, seed, half_width, flatten):
+    net = random_net(sizes, seed, flatten)
+    g = torch.Generator().manual_seed(100 + seed)
+    centre = torch.randn(1, sizes[0], generator=g)
+    lo, hi = centre - half_width, centre + half_width
+
+    xs = lo + (hi - lo) * torch.rand(SAMPLES, sizes[0], generator=g)
+    with torch.no_grad():
+        ys = net(xs)
+
+    crown = lirpa_bounds(net, lo, hi, "CROWN")
+    alpha = lirpa_bounds(net, lo, hi, "alpha-CROWN")
+    for lb, ub in (crown, alpha):
+        assert lb.shape == ub.shape == (1, sizes[-1])
+        assert (ys >= lb - FLOAT_NOISE).all(), "a sampled output lies below the lower bound"
+        assert (ys <= ub + FLOAT_NOISE).all(), "a sampled output lies above the upper bound"
+    # alpha-CROWN optimises CROWN's relaxation: never looser, up to float noise
+    assert (alpha[0] >= crown[0] - FLOAT_NOISE).all()
+    assert (alpha[1] <= crown[1] + FLOAT_NOISE).all()
+
+
+def test_bounds_are_not_vacuous():
+    """Soundness alone is cheap (±inf is sound): CROWN must beat interval arithmetic here."""
+    net = random_net([2, 32, 32, 1], 5)
+    lo, hi = torch.full((1, 2), 0.4), torch.full((1, 2), 0.6)
+    ibp_lb, ibp_ub = lirpa_bounds(net, lo, hi, "IBP")
+    crown_lb, crown_ub = lirpa_bounds(net, lo, hi, "CROWN")
+    assert (crown_ub - crown_lb < ibp_ub - ibp_lb).all()
+
+
+def test_opset_stays_at_twelve_for_lirpa():
+    from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+
+    lirpa_bounds(random_net([2, 4, 1], 6), torch.zeros(1, 2), torch.ones(1, 2), "CROWN")
+    assert GLOBALS.export_onnx_opset_version == verifier.compat.LIRPA_OPSET == 12
+
+
+def test_import_does_not_change_global_warning_filters():
+    code = textwrap.dedent(
+        """
+        import warnings
+        import torch
+        before = list(warnings.filters)
+        import verifier
+        assert warnings.filters == before, "importing verifier changed the warning filters"
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_import_and_bounds_write_nothing_to_stderr():
+    code = textwrap.dedent(
+        """
+        import torch
+        from torch import nn
+        import verifier
+        from auto_LiRPA import BoundedModule, BoundedTensor, PerturbationLpNorm
+        net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        x = torch.zeros(1, 4)
+        model = BoundedModule(net, x)
+        bx = BoundedTensor(x, PerturbationLpNorm(norm=float("inf"), x_L=x - 1, x_U=x + 1))
+        for method in ("IBP", "CROWN", "alpha-CROWN"):
+            model.compute_bounds(x=(bx,), method=method)
+        print("done")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("done")
+    assert proc.stderr == ""
