@@ -25,6 +25,8 @@ def inside_circle(x: Point) -> int:
 
 def as_point(x: Point) -> np.ndarray:
     """Check that ``x`` is one point (x1, x2) and return it as a float array of shape (2,)."""
+    if hasattr(x, "detach"):  # a torch tensor, maybe with requires_grad
+        x = x.detach().cpu()
     try:
         point = np.asarray(x, dtype=float)
     except (TypeError, ValueError, RuntimeError):
