@@ -1,0 +1,124 @@
+"""The instructor's command line: ``release``, ``grade`` and ``demo``.
+
+    python -m autograde release --out DIR [--source lab3.ipynb]
+    python -m autograde grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--source lab3.ipynb]
+    python -m autograde demo --out DIR [--source lab3.ipynb]
+
+Exit status: 0 when the command ran (a submission that failed has its status in grades.csv);
+2 when it could not run at all (a missing folder, an invalid source notebook, a failed check).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from tqdm import tqdm
+
+from autograde import crafted, report
+from autograde.batch import grade_folder
+from autograde.collect import find_submissions
+from autograde.course import CourseError, check_source, default_cache, default_source, release
+from autograde.reference import run_reference
+from autograde.jobs import MiB, Limits
+
+CANNOT_RUN = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograde", description=__doc__.split("\n")[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    def with_source(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        command.add_argument("--source", type=Path, default=default_source(),
+                             help="instructor notebook with nbgrader metadata (default: %(default)s)")
+        command.add_argument("--out", type=Path, required=True, help="folder to write into")
+        return command
+
+    with_source(verbs.add_parser("release", help="write the student notebook and its assets"))
+    for name, text in (("grade", "grade a folder of submissions"),
+                       ("demo", "check the reference notebook, release it, grade example submissions")):
+        command = with_source(verbs.add_parser(name, help=text))
+        if name == "grade":
+            command.add_argument("submissions", type=Path,
+                                 help="folder of <student>.ipynb files or <student>/<name>.ipynb folders")
+        command.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                             help="submissions graded at once (default: %(default)s, the CPU count)")
+        command.add_argument("--timeout", type=int, default=120, help="seconds per cell (default: %(default)s)")
+        command.add_argument("--submission-timeout", type=int, default=None,
+                             help="seconds per submission, all cells (default: 5 x --timeout)")
+        command.add_argument("--memory-mb", type=int, default=4096,
+                             help="memory per kernel process, MiB (default: %(default)s)")
+        command.add_argument("--cache", type=Path, default=default_cache(),
+                             help="where generated assignments are kept between runs (default: %(default)s)")
+    return parser
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(cell_timeout=args.timeout, wall_seconds=args.submission_timeout or 5 * args.timeout,
+                  memory_bytes=args.memory_mb * MiB,
+                  threads=max(1, (os.cpu_count() or 1) // max(1, args.workers)))
+
+
+def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path) -> list:
+    """Grade `submissions` into `out` (grades.csv, feedback/, logs/); print progress and a table."""
+    if not submissions.is_dir():
+        raise CourseError(f"submissions folder not found: {submissions}")
+    with tempfile.TemporaryDirectory(prefix="autograde-", ignore_cleanup_errors=True) as run_dir:
+        total = len(find_submissions(submissions, source.stem))
+        with tqdm(total=total, desc="grading", unit="notebook", file=sys.stdout, dynamic_ncols=True) as progress:
+            def done(outcome) -> None:
+                progress.update(1)
+                progress.set_postfix_str(f"{outcome.student_id}: {outcome.status}")
+
+            assignment, outcomes = grade_folder(submissions, source, limits, workers, Path(run_dir), cache,
+                                               on_done=done)
+        report.write_csv(outcomes, assignment.grade_ids, out / "grades.csv")
+        report.publish_files(outcomes, out)
+    print(report.summary_table(outcomes))
+    print(f"\nwrote {out / 'grades.csv'}, {out / 'feedback'}/, {out / 'logs'}/")
+    return outcomes
+
+
+DEMO_KINDS = ("perfect", "partial", "blank", "tampered", "kernel_death")
+
+
+def demo(out: Path, source: Path, limits: Limits, workers: int, cache: Path) -> None:
+    """Check the reference notebook, release it, craft example submissions and grade them."""
+    check_source(source)
+    print(f"1. running the reference notebook {source.name} headless ...", flush=True)
+    reference = run_reference(source, kernel_log=out / "reference-kernel.log")
+    if reference.problems:
+        raise CourseError(f"the reference notebook failed its check: {'; '.join(reference.problems)}")
+    print(f"   ran cleanly in {reference.seconds:.0f} s")
+    with tempfile.TemporaryDirectory(prefix="autograde-release-") as scratch:
+        released = release(source, out / "release", Path(scratch))
+    print(f"2. student version: {released}")
+    source_nb, release_nb = nbformat.read(source, as_version=4), nbformat.read(released, as_version=4)
+    submissions = out / "submissions"
+    for kind in DEMO_KINDS:
+        crafted.write_submission(crafted.MAKERS[kind](source_nb, release_nb), submissions / f"{kind}.ipynb")
+    crafted.write_submission(crafted.damaged_json(release_nb), submissions / "damaged_json.ipynb")
+    print(f"3. example submissions: {submissions}/ ({', '.join(DEMO_KINDS)}, damaged_json)")
+    print("4. grading them")
+    grade(submissions, out / "grades", source, limits, workers, cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.verb == "release":
+            check_source(args.source)
+            with tempfile.TemporaryDirectory(prefix="autograde-release-") as scratch:
+                print(f"wrote {release(args.source, args.out, Path(scratch))}")
+        elif args.verb == "grade":
+            grade(args.submissions, args.out, args.source, _limits(args), args.workers, args.cache)
+        else:
+            demo(args.out, args.source, _limits(args), args.workers, args.cache)
+    except CourseError as error:
+        print(f"autograde: {error}", file=sys.stderr)
+        return CANNOT_RUN
+    return 0

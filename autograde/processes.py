@@ -1,0 +1,55 @@
+"""Find and stop every process one submission started, including ones that left their session.
+
+Each grading worker puts a random token in its environment; the kernel and anything it starts
+inherit it. :func:`kill_marked` kills every process whose environment carries the token. A process
+that replaces its own environment (``execve`` with a clean one) escapes this sweep; its
+``RLIMIT_CPU`` (see :mod:`autograde.sandbox`) still ends it once it has used its CPU budget.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+from pathlib import Path
+
+TOKEN_VARIABLE = "AUTOGRADE_TOKEN"
+
+
+def new_token() -> str:
+    """A fresh random token to mark one submission's processes."""
+    return secrets.token_hex(16)
+
+
+def marked_processes(token: str) -> list[int]:
+    """Ids of the live processes whose environment carries `token` (Linux /proc; else empty)."""
+    needle = f"{TOKEN_VARIABLE}={token}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours
+            continue
+        if needle in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_marked(token: str, spare: int | None = None, rounds: int = 5) -> int:
+    """SIGKILL the processes carrying `token` (except `spare`), again until none is left.
+
+    Returns how many processes were signalled. Several rounds catch children forked meanwhile.
+    """
+    killed = 0
+    for _ in range(rounds):
+        victims = [pid for pid in marked_processes(token) if pid != spare]
+        if not victims:
+            break
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed

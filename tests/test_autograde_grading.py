@@ -1,0 +1,223 @@
+"""The grading CLI end to end, on crafted submissions made from the fixture notebook.
+
+One batch holds every kind of hand-in (perfect, blank, half done, edited tests, endless loop,
+crash, hostile code, huge output, damaged file, odd folder layouts); it is graded twice with
+``python -m autograde grade`` and each row is checked.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograde import crafted
+from autograde.sandbox import landlock_abi
+
+FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
+FULL_MARKS = 6.0
+CELL_TIMEOUT, SUBMISSION_TIMEOUT = 3, 10
+
+
+def autograde(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograde", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def leftover_processes(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Release the fixture, craft a batch of submissions, grade it twice; return what happened."""
+    root = tmp_path_factory.mktemp("grading")
+    instructor = root / "instructor"
+    instructor.mkdir()
+    shutil.copyfile(FIXTURE, instructor / "lab3.ipynb")
+    shutil.copytree(FIXTURE.parent / "assets", instructor / "assets")
+    source = instructor / "lab3.ipynb"
+    released = autograde("release", "--out", root / "release", "--source", source, cwd=root)
+    assert released.returncode == 0, released.stderr
+
+    source_nb = nbformat.read(source, as_version=4)
+    release_nb = nbformat.read(root / "release" / "lab3.ipynb", as_version=4)
+    subs, out = root / "submissions", root / "out"
+    for kind, make in crafted.MAKERS.items():
+        crafted.write_submission(make(source_nb, release_nb), subs / f"{kind}.ipynb")
+    marker = f"leftover-{uuid.uuid4().hex}"
+    targets = [source, instructor / "assets" / "dot.png", subs / "perfect.ipynb", subs, out,
+               out / "grades.csv", root]
+    crafted.write_submission(crafted.hostile(targets, marker)(source_nb, release_nb), subs / "hostile.ipynb")
+    crafted.write_submission(crafted.damaged_json(release_nb), subs / "damaged_json.ipynb")
+    crafted.write_submission(crafted.perfect(source_nb, release_nb), subs / "folder_layout" / "lab3.ipynb")
+    crafted.write_submission(crafted.perfect(source_nb, release_nb), subs / "renamed" / "Lab3 (1).ipynb")
+    (subs / "empty").mkdir()
+    crafted.write_submission(release_nb, subs / "two_notebooks" / "a.ipynb")
+    crafted.write_submission(release_nb, subs / "two_notebooks" / "b.ipynb")
+
+    protected = {"instructor": snapshot(instructor), "submissions": snapshot(subs)}
+    command = ("grade", subs, "--out", out, "--source", source, "--workers", "2", "--timeout", CELL_TIMEOUT,
+               "--submission-timeout", SUBMISSION_TIMEOUT, "--cache", root / "cache")
+    runs = []
+    for _ in range(2):
+        started = time.monotonic()
+        result = autograde(*command, cwd=root)
+        runs.append({"result": result, "seconds": time.monotonic() - started,
+                     "csv": (out / "grades.csv").read_bytes() if (out / "grades.csv").exists() else b""})
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    return {"root": root, "out": out, "subs": subs, "instructor": instructor, "rows": rows, "runs": runs,
+            "protected": protected, "marker": marker}
+
+
+def test_batch_exits_zero_and_writes_nothing_to_stderr(batch):
+    for run in batch["runs"]:
+        assert run["result"].returncode == 0, run["result"].stderr
+        assert run["result"].stderr == ""
+        assert "grades.csv" in run["result"].stdout
+
+
+def test_one_row_per_submission_with_the_expected_columns(batch):
+    expected = {*crafted.MAKERS, "hostile", "damaged_json", "folder_layout", "renamed", "empty", "two_notebooks"}
+    assert set(batch["rows"]) == expected
+    with open(batch["out"] / "grades.csv", encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    assert header == ["student_id", "score", "max_score", "status",
+                      "test_square", "test_inside_circle", "test_picture_bytes", "notes"]
+    assert all(float(row["max_score"]) == FULL_MARKS for row in batch["rows"].values())
+
+
+def test_regrading_gives_identical_grades(batch):
+    first, second = (run["csv"] for run in batch["runs"])
+    assert first and first == second
+
+
+def test_perfect_submissions_get_full_marks(batch):
+    for student in ("perfect", "folder_layout", "renamed"):
+        row = batch["rows"][student]
+        assert (row["status"], float(row["score"])) == ("ok", FULL_MARKS), row
+    assert "Lab3 (1).ipynb" in batch["rows"]["renamed"]["notes"]
+
+
+def test_blank_submission_gets_no_points(batch):
+    row = batch["rows"]["blank"]
+    assert (row["status"], float(row["score"])) == ("ok", 0.0)
+
+
+def test_partial_submission_gets_some_points(batch):
+    row = batch["rows"]["partial"]
+    assert row["status"] == "ok" and 0 < float(row["score"]) < FULL_MARKS
+
+
+def test_tampered_tests_gain_nothing(batch):
+    tampered, blank = batch["rows"]["tampered"], batch["rows"]["blank"]
+    assert float(tampered["score"]) == float(blank["score"])
+    assert float(tampered["max_score"]) == FULL_MARKS
+    assert "test_square deleted" in tampered["notes"] and "edited" in tampered["notes"]
+
+
+def test_endless_loop_times_out_below_full_marks(batch):
+    row = batch["rows"]["endless_loop"]
+    assert row["status"] == "timeout" and float(row["score"]) < FULL_MARKS
+    assert all(run["seconds"] < 120 for run in batch["runs"])
+
+
+def test_kernel_death_keeps_points_earned_before(batch):
+    row = batch["rows"]["kernel_death"]
+    assert row["status"] == "kernel died"
+    assert 0 < float(row["score"]) < FULL_MARKS
+
+
+def test_huge_output_is_cut_and_graded(batch):
+    row = batch["rows"]["noisy"]
+    assert (row["status"], float(row["score"])) == ("ok", FULL_MARKS)
+    assert "output cut" in row["notes"]
+    assert (batch["out"] / "feedback" / "noisy.html").stat().st_size < 5_000_000
+
+
+def test_unreadable_submissions_keep_a_row_with_the_reason(batch):
+    rows = batch["rows"]
+    assert rows["damaged_json"]["status"] == "invalid notebook"
+    assert rows["empty"]["status"] == "no notebook"
+    assert rows["two_notebooks"]["status"] == "several notebooks"
+    assert all(float(rows[s]["score"]) == 0 for s in ("damaged_json", "empty", "two_notebooks"))
+
+
+def test_feedback_and_logs_for_every_graded_submission(batch):
+    graded = [s for s, row in batch["rows"].items() if row["status"] not in ("no notebook", "several notebooks",
+                                                                              "invalid notebook")]
+    assert sorted(p.stem for p in (batch["out"] / "feedback").glob("*.html")) == sorted(graded)
+    assert {p.stem for p in (batch["out"] / "logs").glob("*.log")} >= set(graded)
+
+
+def test_hostile_code_changes_nothing_outside_its_sandbox(batch):
+    if landlock_abi() == 0:
+        pytest.skip("this kernel has no Landlock: writes to absolute paths are not prevented")
+    assert snapshot(batch["instructor"]) == batch["protected"]["instructor"]
+    assert snapshot(batch["subs"]) == batch["protected"]["submissions"]
+    assert not list(batch["root"].rglob("pwned.txt"))
+    assert sorted(p.name for p in batch["out"].iterdir()) == ["feedback", "grades.csv", "logs"]
+    assert not leftover_processes(batch["marker"])
+    row = batch["rows"]["hostile"]
+    if landlock_abi() >= 6:  # it could not signal the grader either
+        assert (row["status"], float(row["score"])) == ("ok", FULL_MARKS), row
+
+
+def test_missing_submissions_folder_is_an_error(tmp_path):
+    result = autograde("grade", tmp_path / "nowhere", "--out", tmp_path / "out", "--source", FIXTURE,
+                       "--cache", tmp_path / "cache", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "submissions folder not found" in result.stderr
+
+
+def test_invalid_source_notebook_is_an_error(tmp_path):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "lab3.ipynb").write_text("{ not json", encoding="utf-8")
+    result = autograde("grade", tmp_path / "subs", "--out", tmp_path / "out", "--source", tmp_path / "lab3.ipynb",
+                       "--cache", tmp_path / "cache", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not a valid notebook" in result.stderr
+
+
+def test_demo_checks_releases_and_grades_the_examples(tmp_path):
+    result = autograde("demo", "--out", tmp_path / "demo", "--source", FIXTURE, "--timeout", "10",
+                       "--cache", tmp_path / "cache", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    with open(tmp_path / "demo" / "grades" / "grades.csv", newline="", encoding="utf-8") as handle:
+        scores = {row["student_id"]: (row["status"], float(row["score"])) for row in csv.DictReader(handle)}
+    assert scores["perfect"] == ("ok", FULL_MARKS)
+    assert scores["blank"] == ("ok", 0.0) and scores["tampered"] == ("ok", 0.0)
+    assert scores["damaged_json"][0] == "invalid notebook"
+    assert (tmp_path / "demo" / "release" / "lab3.ipynb").is_file()
+
+
+def test_demo_refuses_a_reference_notebook_that_fails(tmp_path):
+    notebook = nbformat.read(FIXTURE, as_version=4)
+    notebook.cells[1].source += "\nraise RuntimeError('broken reference')"
+    nbformat.write(notebook, tmp_path / "lab3.ipynb")
+    result = autograde("demo", "--out", tmp_path / "demo", "--source", tmp_path / "lab3.ipynb",
+                       "--cache", tmp_path / "cache", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "broken reference" in result.stderr

@@ -1,0 +1,128 @@
+"""The grading pipeline's parts, one at a time: finding submissions, checking notebooks,
+crafting submissions, releasing, and the sandbox the kernel runs in."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograde import crafted
+from autograde.collect import find_submissions
+from autograde.course import release
+from autograde.notebook_checks import InvalidSubmission, find_tampering, read_submission, repair_metadata
+from autograde.sandbox import landlock_abi
+
+FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
+
+
+@pytest.fixture(scope="module")
+def notebooks(tmp_path_factory):
+    """(source, released) notebooks of the fixture, released by nbgrader."""
+    folder = tmp_path_factory.mktemp("release")
+    released = release(FIXTURE, folder / "out", folder / "work")
+    return nbformat.read(FIXTURE, as_version=4), nbformat.read(released, as_version=4), folder / "out"
+
+
+def test_release_strips_solutions_and_hidden_tests_and_copies_assets(notebooks):
+    _, released, folder = notebooks
+    text = (folder / "lab3.ipynb").read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "square(-4)" not in text
+    assert "raise NotImplementedError" in text
+    assert (folder / "assets" / "dot.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_submissions_are_found_as_files_and_folders(tmp_path):
+    for path in ("alice.ipynb", "bob/lab3.ipynb", "carol/Lab3.ipynb", "dave/x.ipynb", "dave/y.ipynb",
+                 "erin/.ipynb_checkpoints/lab3-checkpoint.ipynb", "frank.ipynb", "frank/lab3.ipynb",
+                 ".hidden.ipynb", "notes.txt"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("{}")
+    found = {s.student_id: s for s in find_submissions(tmp_path, "lab3")}
+    assert sorted(found) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert found["bob"].notebook == tmp_path / "bob" / "lab3.ipynb"
+    assert found["carol"].notebook == tmp_path / "carol" / "Lab3.ipynb" and "Lab3.ipynb" in found["carol"].notes[0]
+    assert found["dave"].notebook is None and found["dave"].problem.startswith("several notebooks")
+    assert found["erin"].notebook is None and found["erin"].problem.startswith("no notebook")
+    assert found["frank"].notebook == tmp_path / "frank" / "lab3.ipynb" and "frank.ipynb" in found["frank"].notes[0]
+
+
+def test_damaged_notebook_is_rejected_with_a_reason(tmp_path, notebooks):
+    _, released, _ = notebooks
+    path = crafted.write_submission(crafted.damaged_json(released), tmp_path / "x.ipynb")
+    with pytest.raises(InvalidSubmission, match="not a valid notebook"):
+        read_submission(path)
+
+
+def test_tampering_is_described_and_untouched_notebooks_are_clean(notebooks):
+    source, released, _ = notebooks
+    assert find_tampering(crafted.perfect(source, released), released) == []
+    changes = find_tampering(crafted.tampered(source, released), released)
+    assert changes == ["test_square deleted", "test_inside_circle edited", "test_picture_bytes edited"]
+
+
+def test_repair_puts_back_released_metadata_and_drops_unknown_ids(notebooks):
+    source, released, _ = notebooks
+    broken = crafted.perfect(source, released)
+    broken.cells[4].metadata.nbgrader["points"] = "lots"
+    broken.cells[2].metadata["nbgrader"] = {"grade_id": "invented", "grade": True, "points": 100}
+    repaired = repair_metadata(broken, released)
+    assert repaired.cells[4].metadata.nbgrader == released.cells[4].metadata.nbgrader
+    assert "nbgrader" not in repaired.cells[2].metadata
+
+
+def test_crafted_submissions_answer_what_they_should(notebooks):
+    source, released, _ = notebooks
+    solutions = crafted.solution_ids(released)
+    assert solutions == ["square", "inside_circle", "picture_bytes"]
+    perfect = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in crafted.perfect(source, released).cells}
+    assert "return x * x" in perfect["square"] and "BEGIN SOLUTION" not in perfect["square"]
+    partial = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in crafted.partial(source, released).cells}
+    assert "return x * x" in partial["square"] and "NotImplementedError" in partial["picture_bytes"]
+
+
+def _confined_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    prelude = textwrap.dedent(f"""
+        from pathlib import Path
+        from autograde.sandbox import confine
+        problems = confine([Path({str(tmp_path / 'box')!r})], memory_bytes=4096 << 20,
+                           file_bytes=64 << 20, cpu_seconds=60)
+        assert not problems, problems
+    """)
+    (tmp_path / "box").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], cwd=tmp_path / "box",
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(landlock_abi() == 0, reason="this kernel has no Landlock")
+def test_sandbox_allows_writes_only_inside_its_folder(tmp_path):
+    result = _confined_python("""
+        Path("inside.txt").write_text("fine")
+        for target in ("../outside.txt", str(Path.cwd().parent / "outside.txt")):
+            try:
+                open(target, "w")
+            except PermissionError:
+                continue
+            raise SystemExit(f"wrote {target}")
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "box" / "inside.txt").exists() and not (tmp_path / "outside.txt").exists()
+
+
+def test_sandbox_memory_limit_stops_a_huge_allocation_but_torch_still_runs(tmp_path):
+    result = _confined_python("""
+        import torch
+        net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
+        loss = net(torch.randn(256, 2)).sum()
+        loss.backward()
+        try:
+            hog = bytearray(8 << 30)
+        except MemoryError:
+            print("stopped")
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "stopped"
+    assert result.stderr == ""
