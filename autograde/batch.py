@@ -41,6 +41,7 @@ class Assignment:
     max_score: float
     jupyter_path: Path
     matplotlib_config: Path
+    data_dir: Path | None
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
@@ -60,6 +61,23 @@ def prepare_matplotlib(folder: Path) -> Path:
     return folder
 
 
+def prepare_data() -> Path | None:
+    """Provision MNIST once for the batch, so no kernel rebuilds it in its own sandbox.
+
+    Kernels get the folder as ``LAB3_DATA_DIR``; they can read it but not write it, and
+    ``mnist_tools`` only checks files that are already there. None when it cannot be had: then
+    each kernel tries on its own, and fails (and loses points) the way a student's would.
+    """
+    try:
+        from mnist_tools.provision import MNISTUnavailableError, default_root, provision_mnist
+    except ImportError:
+        return None
+    try:
+        return provision_mnist(default_root())
+    except MNISTUnavailableError:
+        return None
+
+
 def prepare_assignment(source: Path, run_dir: Path, cache: Path) -> Assignment:
     """The assignment (student version, gradebook) generated from `source`, via `cache`."""
     check_source(source)
@@ -70,7 +88,8 @@ def prepare_assignment(source: Path, run_dir: Path, cache: Path) -> Assignment:
                       grade_ids=[grade_id for grade_id, _ in cells],
                       max_score=sum(points for _, points in cells),
                       jupyter_path=write_kernelspec(run_dir / "jupyter").parents[1],
-                      matplotlib_config=prepare_matplotlib(cache / "matplotlib"))
+                      matplotlib_config=prepare_matplotlib(cache / "matplotlib"),
+                      data_dir=prepare_data())
 
 
 def unreadable(submission: Submission, assignment: Assignment) -> Outcome:
@@ -134,7 +153,7 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
     (run_dir / "work").mkdir()
     jobs = [Job(submission=s, template=assignment.template, released_notebook=assignment.released_notebook,
                 jupyter_path=assignment.jupyter_path, matplotlib_config=assignment.matplotlib_config,
-                workspace=run_dir / "work" / f"{index:04d}", limits=limits, token=processes.new_token())
+                data_dir=assignment.data_dir, workspace=run_dir / "work" / f"{index:04d}", limits=limits, token=processes.new_token())
             for index, s in enumerate(submissions) if s.notebook is not None]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for future in as_completed([pool.submit(run_job, job, context) for job in jobs]):

@@ -35,6 +35,7 @@ class Job:
     released_notebook: Path
     jupyter_path: Path  # holds the grading kernelspec
     matplotlib_config: Path
+    data_dir: Path | None  # MNIST, provisioned once by the batch; kernels only read it
     workspace: Path
     limits: Limits
     token: str

@@ -116,6 +116,7 @@ def sandbox_environment(job: Job, space: Workspace) -> dict[str, str]:
         "AUTOGRADE_MEMORY_BYTES": str(job.limits.memory_bytes),
         "AUTOGRADE_FILE_BYTES": str(job.limits.file_bytes),
         "AUTOGRADE_CPU_SECONDS": str(job.limits.wall_seconds + 30),
+        **({"LAB3_DATA_DIR": str(job.data_dir)} if job.data_dir else {}),
     }
 
 
