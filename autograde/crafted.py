@@ -84,8 +84,7 @@ def with_cell_after(notebook: NotebookNode, grade_id: str, code: str) -> Noteboo
     """A copy of `notebook` with a plain code cell holding `code` right after cell `grade_id`."""
     notebook = copy.deepcopy(notebook)
     index = next(i for i, cell in enumerate(notebook.cells) if _meta(cell).get("grade_id") == grade_id)
-    cell = new_code_cell(code)
-    cell.pop("id", None)
+    cell = new_code_cell(code, id=f"added-after-{grade_id}")  # a fixed id: same files every run
     notebook.cells.insert(index + 1, cell)
     return notebook
 

@@ -6,3 +6,8 @@ Importing this package first makes auto-LiRPA 0.3 work on torch 2.14 (see
 from verifier import compat
 
 compat.apply()
+
+from verifier.engine import output_bounds, verify, verify_robustness  # noqa: E402
+from verifier.result import VerificationResult  # noqa: E402
+
+__all__ = ["verify", "verify_robustness", "output_bounds", "VerificationResult"]

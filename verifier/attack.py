@@ -1,0 +1,119 @@
+"""Look for counterexamples: sample the box, then follow the gradient (PGD).
+
+Everything here is deterministic by default: random numbers come from a local
+``torch.Generator`` with a fixed seed, never from the global RNG, so calling
+``verify`` does not change a student's ``torch.manual_seed`` stream.
+
+A point only becomes a counterexample after ``confirm`` ran the *real* network
+on it, shaped as the network takes it (``input_shape``) and in the network's own
+dtype and device, and the output broke the property.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class Box:
+    """The search box in the network's dtype: every point we try lies in it.
+
+    ``lo``/``hi`` are the smallest/largest ``dtype`` numbers inside [lb, ub], so
+    a counterexample is inside the user's box even when compared in float64.
+    (If an interval holds no ``dtype`` number at all, e.g. lb = ub = 0.1 in
+    float32, we fall back to the nearest one.)
+    """
+
+    def __init__(self, lb: torch.Tensor, ub: torch.Tensor, dtype, device):
+        lo, hi = lb.to(dtype), ub.to(dtype)
+        up = torch.tensor(float("inf"), dtype=dtype)
+        down = torch.tensor(float("-inf"), dtype=dtype)
+        lo = torch.where(lo.double() < lb, torch.nextafter(lo, up), lo)
+        hi = torch.where(hi.double() > ub, torch.nextafter(hi, down), hi)
+        empty = lo > hi
+        lo = torch.where(empty, lb.to(dtype), lo)
+        hi = torch.where(empty, lb.to(dtype), hi)
+        self.lo, self.hi = lo.to(device), hi.to(device)
+        self.dtype, self.device = dtype, device
+
+    def clamp(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(x.to(self.dtype), self.hi), self.lo)
+
+    def uniform(self, k: int, gen: torch.Generator, lo=None, hi=None) -> torch.Tensor:
+        lo = self.lo if lo is None else lo
+        hi = self.hi if hi is None else hi
+        r = torch.rand(k, lo.shape[-1], generator=gen, dtype=torch.float64).to(self.device)
+        return self.clamp(lo.double() + r * (hi.double() - lo.double()))
+
+
+def samples(box: Box, gen: torch.Generator, n_random: int = 32, max_corners: int = 256):
+    """The centre, corners of the box (all of them when few) and random points."""
+    lo, hi = box.lo.double(), box.hi.double()
+    free = (hi > lo).nonzero().flatten()
+    k = free.numel()
+    pts = [((lo + hi) / 2).unsqueeze(0)]
+    if k > 0:
+        if 2 ** k <= max_corners:
+            bits = torch.arange(2 ** k).unsqueeze(1) >> torch.arange(k)
+            bits = (bits & 1).to(torch.float64).to(box.device)
+        else:
+            bits = torch.randint(0, 2, (max_corners, k), generator=gen).double().to(box.device)
+        corners = lo.repeat(bits.shape[0], 1)
+        corners[:, free] = lo[free] + bits * (hi[free] - lo[free])
+        pts.append(corners)
+        pts.append(box.uniform(n_random, gen).double())
+    return box.clamp(torch.cat(pts))
+
+
+def scores(network, prop, x: torch.Tensor, active=None) -> torch.Tensor:
+    """min slack over constraints at points ``x`` (no gradient)."""
+    with torch.no_grad():
+        return prop.objective(network.logits(x).double(), active)
+
+
+def pgd(network, prop, box: Box, starts: torch.Tensor, *, steps: int = 30,
+        lo=None, hi=None, active=None) -> torch.Tensor:
+    """Projected sign-gradient descent on the slack from ``starts`` (R, n).
+
+    ``lo``/``hi`` (R, n) optionally restrict each start to a sub-box. Returns
+    every point visited whose slack went negative, plus the final points.
+    """
+    lo = box.lo.expand_as(starts) if lo is None else lo
+    hi = box.hi.expand_as(starts) if hi is None else hi
+    width = (hi - lo).to(box.dtype)
+    x = starts.to(box.dtype).clone()
+    found = []
+    for t in range(steps):
+        x.requires_grad_(True)
+        with torch.enable_grad():
+            obj = prop.objective(network.logits(x).double(), active)
+            (g,) = torch.autograd.grad(obj.sum(), x)
+        x = x.detach()
+        bad = obj.detach() < 0
+        if bad.any():
+            found.append(x[bad])
+        step = 0.2 * (1 - t / steps) + 0.01          # fraction of the width
+        x = x - step * width * torch.sign(g)
+        x = torch.maximum(torch.minimum(x, hi), lo)
+    return torch.cat(found + [x.detach()])
+
+
+def confirm(net, prop, points: torch.Tensor, input_shape, limit: int = 5) -> list:
+    """Run the real network on the most promising points, one at a time, as a
+    student would, and keep those whose output breaks the property."""
+    if points.numel() == 0:
+        return []
+    network = prop.network
+    s = scores(network, prop, points)
+    order = torch.argsort(s)
+    out = []
+    with torch.no_grad():
+        for idx in order[: 4 * limit].tolist():
+            if s[idx] >= 1e-6 * (1 + abs(float(s[idx]))):
+                break
+            cex = points[idx].detach().clone().reshape(input_shape)
+            y = net(cex)
+            if prop.violations(y):
+                if not any(torch.equal(cex, c) for c in out):
+                    out.append(cex)
+                if len(out) >= limit:
+                    break
+    return out

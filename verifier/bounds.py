@@ -1,0 +1,110 @@
+"""Sound linear bounds through auto-LiRPA (CROWN, alpha-CROWN), many boxes at once.
+
+``Bounder(network)`` wraps a float64 copy of the network's Linear/ReLU chain in
+one ``auto_LiRPA.BoundedModule``. ``Bounder.bounds(lb, ub, C)`` bounds ``C @ f(x)``
+for every box ``lb[b] <= x <= ub[b]`` in a single ``compute_bounds`` call (the
+boxes are the batch dimension), split into chunks only to cap memory.
+
+Why float64: CROWN's arithmetic then adds rounding errors of about 1e-16
+relative, far below the float32 rounding of the real network, which
+``verifier.rounding`` bounds separately. float32 weights are exact in float64, so
+the copy computes the same real-valued function as the user's network.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+
+import torch
+
+from verifier import compat
+
+compat.apply()
+from auto_LiRPA import BoundedModule, BoundedTensor, PerturbationLpNorm  # noqa: E402
+
+METHODS = ("IBP", "CROWN", "alpha-CROWN")
+
+
+@contextlib.contextmanager
+def quiet():
+    """auto-LiRPA may warn or log; a normal run must print nothing to stderr."""
+    lirpa_logger = logging.getLogger("auto_LiRPA")
+    level = lirpa_logger.level
+    lirpa_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        lirpa_logger.setLevel(level)
+
+
+class Bounder:
+    def __init__(self, network, alpha_iterations: int = 20):
+        self.network = network
+        self.device = network.device
+        self.n_in = network.n_in
+        self.n_out = network.n_out
+        widths = [m.out_features for m in network.layers if m != "relu"]
+        # Bytes one box costs in one CROWN pass, roughly: the A matrices of the
+        # intermediate layers and of the output spec, in float64.
+        self._box_cost = 8 * 4 * self.n_in * (sum(widths) + 1)
+        core = network.double_copy()
+        dummy = torch.zeros(1, self.n_in, dtype=torch.float64, device=self.device)
+        opts = {"optimize_bound_args": {"iteration": alpha_iterations,
+                                        "lr_alpha": 0.5, "keep_best": True}}
+        with quiet():
+            self.module = BoundedModule(core, dummy, bound_opts=opts, device=self.device)
+
+    def chunk_size(self, n_specs: int, budget_bytes: float = 2.5e8) -> int:
+        per_box = self._box_cost + 8 * 4 * self.n_in * n_specs
+        return max(1, int(budget_bytes // per_box))
+
+    def bounds(self, lb: torch.Tensor, ub: torch.Tensor, C: torch.Tensor | None = None,
+               method: str = "CROWN", upper: bool = False, grad: bool = False):
+        """Bounds of ``C f(x)`` over each box; returns ``(L, U)`` of shape (B, k).
+
+        ``lb, ub``: (B, n) float64. ``C``: (k, m) shared by all boxes, or None for
+        the identity. ``U`` is None unless ``upper``. With ``grad`` the result
+        keeps autograd history back to ``lb`` and ``ub`` (used by the branching
+        heuristic); otherwise it runs under ``no_grad``.
+        """
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+        lb = lb.to(self.device, torch.float64)
+        ub = ub.to(self.device, torch.float64)
+        if C is None:
+            C = torch.eye(self.n_out, dtype=torch.float64, device=self.device)
+        C = C.to(self.device, torch.float64)
+        step = self.chunk_size(C.shape[0])
+        Ls, Us = [], []
+        for s in range(0, lb.shape[0], step):
+            L, U = self._bounds(lb[s:s + step], ub[s:s + step], C, method, upper, grad)
+            Ls.append(L)
+            Us.append(U)
+        L = torch.cat(Ls)
+        U = torch.cat(Us) if upper else None
+        return L, U
+
+    def _bounds(self, lb, ub, C, method, upper, grad):
+        B = lb.shape[0]
+        ptb = PerturbationLpNorm(norm=float("inf"), x_L=lb, x_U=ub)
+        x = BoundedTensor((lb + ub) / 2, ptb)
+        Cb = C.unsqueeze(0).expand(B, -1, -1)
+        grad_mode = torch.enable_grad() if (grad or method == "alpha-CROWN") \
+            else torch.no_grad()
+        with quiet(), grad_mode:
+            L, U = self.module.compute_bounds(x=(x,), C=Cb, method=method,
+                                              bound_lower=True, bound_upper=upper)
+        if not grad:
+            L = L.detach()
+            U = U.detach() if U is not None else None
+        # auto-LiRPA 0.3's alpha-CROWN hands back its best bounds cast to the
+        # default dtype (float32) with round-to-nearest, which may round a lower
+        # bound up. One float32 step outward makes them sound again.
+        if L.dtype != torch.float64:
+            L = torch.nextafter(L, torch.tensor(-float("inf"), dtype=L.dtype)).double()
+        if U is not None and U.dtype != torch.float64:
+            U = torch.nextafter(U, torch.tensor(float("inf"), dtype=U.dtype)).double()
+        return L, U

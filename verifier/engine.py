@@ -1,0 +1,310 @@
+"""``verify``, ``verify_robustness`` and ``output_bounds``: the parts put together.
+
+The order of work, cheapest first:
+
+1. check the arguments (``verifier.specs``) and read the network
+   (``verifier.network``, cached per network object until its weights change);
+2. try the box's centre, corners and a few random points (a counterexample
+   ends the search: "fail");
+3. CROWN on the whole box (proved: "pass");
+4. PGD from several starts;
+5. alpha-CROWN on the constraints CROWN left open;
+6. branch and bound on the input box, with attacks between rounds
+   (``verifier.bab``), until everything is proved, a counterexample turns up or
+   the time budget runs out ("unknown", saying what is left).
+
+Counterexamples have shape ``input_shape`` if given, else ``(1, n)`` with ``n``
+the first Linear layer's ``in_features``: that is what the lab's networks take
+(the circle net takes (N, 2); the MNIST net flattens, so (1, 784) works). They
+are float tensors in the network's dtype, on its device.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import torch
+
+from verifier import attack, bab, network as network_mod, property as property_mod
+from verifier import rounding, softmax, specs
+from verifier.bounds import METHODS, Bounder
+from verifier.result import VerificationResult
+
+
+class _Ctx:
+    """Everything one verification run needs, passed around as one thing."""
+
+
+def _lazy_bounder(network):
+    return {"bounder": None}
+
+
+def _bounder(ctx):
+    holder = ctx.holder
+    if holder["bounder"] is None:
+        holder["bounder"] = Bounder(ctx.network)
+    return holder["bounder"]
+
+
+def _check_options(counterexamples, timeout, input_shape, n_in, progress):
+    if counterexamples is not None and not isinstance(counterexamples, list):
+        raise TypeError("counterexamples must be a list (counterexamples found are "
+                        f"appended to it) or None; got {type(counterexamples).__name__}")
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) \
+            or math.isnan(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+    if progress not in (None, True, False):
+        raise TypeError(f"progress must be True, False or None (auto); got {progress!r}")
+    if input_shape is None:
+        return (1, n_in)
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a tuple of ints such as (1, {n_in}); "
+                        f"got {input_shape!r}") from None
+    if math.prod(shape) != n_in:
+        raise ValueError(f"input_shape {shape} has {math.prod(shape)} elements but the "
+                         f"network's first Linear layer takes {n_in} inputs")
+    return shape
+
+
+def _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed):
+    t0 = time.monotonic()
+    network, holder = network_mod.cached(net, _lazy_bounder)
+    ctx = _Ctx()
+    ctx.t0, ctx.net, ctx.network, ctx.holder = t0, net, network, holder
+    ctx.input_shape = _check_options(counterexamples, timeout, input_shape,
+                                     network.n_in, progress)
+    ctx.deadline = t0 + float(timeout)
+    ctx.progress = progress
+    ctx.lb, ctx.ub = specs.parse_spec(x_specs, network.n_in, "x_specs",
+                                      allow_inf=False, what="inputs")
+    ctx.proof_lb, ctx.proof_ub = rounding.float_enclosure(ctx.lb, ctx.ub, network.dtype)
+    ctx.box = attack.Box(ctx.lb, ctx.ub, network.dtype, network.device)
+    ctx.gen = torch.Generator().manual_seed(seed)
+    return ctx
+
+
+def _report_rows(ctx, pairs=False):
+    """C rows whose bounds we report: the outputs, plus logit differences for
+    softmax (or when ``pairs``, for a robustness margin)."""
+    m = ctx.network.n_out
+    eye = torch.eye(m, dtype=torch.float64)
+    if not (ctx.network.softmax or pairs):
+        return eye, None
+    pairs, idx = softmax.pair_rows(m)
+    return torch.cat([eye, pairs]), idx
+
+
+def _output_bounds(network, L, U, idx):
+    m = network.n_out
+    lo, hi = L[:, :m], U[:, :m]
+    if not network.softmax:
+        return lo, hi
+    return softmax.softmax_bounds(lo, hi, L[:, m:], U[:, m:], idx)
+
+
+def _finish(ctx, status, message, method, counterexamples, cexs=(), boxes=0):
+    cexs = list(cexs)
+    if counterexamples is not None:
+        counterexamples.extend(cexs)
+    return VerificationResult(status, message=message, lower=ctx.lower, upper=ctx.upper,
+                              counterexamples=cexs, method=method,
+                              time=time.monotonic() - ctx.t0, boxes=boxes)
+
+
+def _pass_message(ctx):
+    """Proved on the whole box at once: show the bounds that did it."""
+    c = ctx.prop.constraints
+    if c and c[0].kind == "argmax":
+        return f"label {c[0].i} stays the argmax for every input in the box"
+    parts = [f"{lo:.4g} <= y[{i}] <= {hi:.4g}" for i, (lo, hi) in
+             enumerate(zip(ctx.lower.tolist(), ctx.upper.tolist()))]
+    shown = ", ".join(parts[:3]) + (", ..." if len(parts) > 3 else "")
+    return f"proved for every input in the box ({shown})"
+
+
+def _fail_message(ctx, cex):
+    with torch.no_grad():
+        y = ctx.net(cex)
+    broken = ctx.prop.violations(y)
+    x = cex.flatten()
+    xs = ", ".join(f"{v:.4g}" for v in x[:4].tolist()) + (", ..." if x.numel() > 4 else "")
+    ys = y.flatten()
+    if broken and broken[0].kind == "argmax":
+        return (f"counterexample x = [{xs}] is classified as {int(y.argmax(1))}, "
+                f"not {broken[0].i}")
+    c = broken[0]
+    return f"counterexample x = [{xs}] gives y[{c.i}] = {ys[c.i].item():.6g}, breaking {c}"
+
+
+def _gap_message(ctx, worst, boxes, cex_note):
+    parts = []
+    for k, w in zip(ctx.active, worst.tolist()):
+        if w <= 0:
+            c = ctx.prop.constraints[k]
+            parts.append(f"{c}: {c.bound_text(w)}")
+    gap = "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
+    return f"could not prove {gap} after {boxes} boxes; {cex_note}"
+
+
+def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
+    """The search shared by ``verify`` and ``verify_robustness``."""
+    network = ctx.network
+    ctx.prop = prop = property_mod.Property(constraints, network)
+    ctx.lower = ctx.upper = None
+    everything = list(range(len(constraints)))
+
+    # 1. Cheap samples.
+    pts = attack.samples(ctx.box, ctx.gen)
+    prop.observe(ctx.net, pts, ctx.input_shape)   # float error, for proof margins
+    cexs = attack.confirm(ctx.net, prop, pts, ctx.input_shape) if constraints else []
+    if cexs:
+        return _finish(ctx, "fail", _fail_message(ctx, cexs[0]), "sampling",
+                       counterexamples, cexs)
+
+    # 2. CROWN on the whole box, in one call: the report rows (outputs, and for
+    #    softmax all logit differences), both sides. Every constraint row is one
+    #    of them or its negative (lower bound of -r = -upper bound of r).
+    bounder = ctx.bounder = _bounder(ctx)
+    rep, idx = _report_rows(ctx, pairs=any(c.kind == "argmax" for c in constraints))
+    plb, pub = ctx.proof_lb.unsqueeze(0), ctx.proof_ub.unsqueeze(0)
+    first = "IBP" if method == "IBP" else "CROWN"
+    crown_time = time.monotonic()
+    L, U = bounder.bounds(plb, pub, rep, method=first, upper=True)
+    crown_time = time.monotonic() - crown_time
+    m = network.n_out
+    lo, hi = _output_bounds(network, L, U, idx) if network.softmax else (L[:, :m], U[:, :m])
+    ctx.lower, ctx.upper = lo[0].cpu(), hi[0].cpu()
+    if not constraints:
+        return _finish(ctx, "pass", "no output bound to check (all are infinite)",
+                       first, counterexamples)
+    lower_of = {tuple(r.tolist()): L[:, k] for k, r in enumerate(rep)}
+    lower_of.update({tuple((-r).tolist()): -U[:, k] for k, r in enumerate(rep)})
+    rows = prop.rows(everything)
+    if all(tuple(r.tolist()) in lower_of for r in rows):
+        con_L = torch.stack([lower_of[tuple(r.tolist())] for r in rows], 1)
+    else:  # not expected with the constraint kinds we have; stay general
+        con_L, _ = bounder.bounds(plb, pub, rows, method=first)
+    err, mag = rounding.forward_error(network, plb, pub)
+    cert = prop.certify(con_L, err, mag, everything)
+    ctx.active = [k for k in everything if cert[0, k] <= 0]
+    cert = cert[:, ctx.active]
+    if not ctx.active:
+        return _finish(ctx, "pass", _pass_message(ctx), first, counterexamples)
+
+    # 3. PGD.
+    starts = torch.cat([attack.samples(ctx.box, ctx.gen, n_random=15, max_corners=0),
+                        pts[torch.argsort(attack.scores(network, prop, pts, ctx.active))[:16]]])
+    found = attack.pgd(network, prop, ctx.box, starts, steps=40, active=ctx.active)
+    cexs = attack.confirm(ctx.net, prop, found, ctx.input_shape)
+    if cexs:
+        return _finish(ctx, "fail", _fail_message(ctx, cexs[0]), "PGD attack",
+                       counterexamples, cexs)
+
+    # 4. alpha-CROWN on what is left, when it fits the budget: it costs about 40
+    #    CROWN passes (20 optimisation steps, forward and backward).
+    used = first
+    left = ctx.deadline - time.monotonic()
+    if alpha and method != "IBP" and any(m == "relu" for m in network.layers) \
+            and 40 * crown_time < 0.25 * left:
+        La, _ = bounder.bounds(plb, pub, prop.rows(ctx.active), method="alpha-CROWN")
+        cert_a = prop.certify(La, err, mag, ctx.active)
+        cert = torch.maximum(cert, cert_a)
+        used = "alpha-CROWN"
+        if (cert > 0).all():
+            return _finish(ctx, "pass", "proved for every input in the box, with "
+                           "alpha-CROWN's tighter bounds", used, counterexamples)
+
+    # 5. Branch and bound.
+    out = bab.branch_and_bound(ctx, cert, branching=branching)
+    label = f"{used} + BaB ({out.boxes} boxes)"
+    if out.status == "pass":
+        return _finish(ctx, "pass", f"proved for every input in the box, after "
+                       f"splitting it into {out.boxes} boxes", label, counterexamples,
+                       boxes=out.boxes)
+    if out.status == "fail":
+        return _finish(ctx, "fail", _fail_message(ctx, out.cexs[0]), label + ", attack",
+                       counterexamples, out.cexs, boxes=out.boxes)
+    spent = time.monotonic() - ctx.t0
+    note = f"no counterexample found in {spent:.3g} s ({out.reason})"
+    return _finish(ctx, "unknown", _gap_message(ctx, out.worst, out.boxes, note), label,
+                   counterexamples, boxes=out.boxes)
+
+
+def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0,
+           input_shape=None, method: str = "alpha-CROWN", branching: str = "widest",
+           progress=None, seed: int = 0) -> VerificationResult:
+    """Check that every input in the box ``x_specs`` gives outputs within ``y_specs``.
+
+    ``x_specs``: one ``(lb, ub)`` pair per input (finite); ``y_specs``: one
+    ``(lb, ub)`` pair per output (``±inf`` allowed). The answer is "pass" only
+    when proved with sound bounds, "fail" only with a counterexample the real
+    network confirms (also appended to ``counterexamples`` when a list is given),
+    else "unknown" with what is left unproved. ``timeout`` in seconds;
+    ``method`` the strongest bound used before branching ("CROWN" skips
+    alpha-CROWN; "IBP" uses interval bounds only); ``progress`` shows a progress
+    bar on stdout (None: only when a run takes over 2 s).
+    """
+    ctx = _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if branching not in ("smear", "widest"):
+        raise ValueError(f"branching must be 'smear' or 'widest'; got {branching!r}")
+    ylb, yub = specs.parse_spec(y_specs, ctx.network.n_out, "y_specs", allow_inf=True,
+                                what="outputs")
+    constraints = property_mod.from_y_specs(ylb, yub, ctx.network.softmax)
+    return _run(ctx, constraints, counterexamples, method=method, branching=branching,
+                alpha=method == "alpha-CROWN")
+
+
+def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: float = 30.0,
+                      input_shape=None, branching: str = "widest", progress=None,
+                      seed: int = 0) -> VerificationResult:
+    """Check that ``label`` stays the network's argmax for every input in the box.
+
+    The specification is the margin form auto-LiRPA's examples use: lower bounds
+    of z[label] - z[j] for every other class j (C rows e_label - e_j, on the
+    logits; a final softmax keeps the order). "fail" comes with inputs the real
+    network classifies otherwise.
+    """
+    ctx = _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed)
+    label = specs.parse_label(label, ctx.network.n_out)
+    if ctx.network.n_out < 2:
+        raise ValueError("verify_robustness needs a classifier with at least 2 outputs")
+    constraints = property_mod.robustness(label, ctx.network.n_out, ctx.network.softmax)
+    return _run(ctx, constraints, counterexamples, method="alpha-CROWN",
+                branching=branching, alpha=True)
+
+
+def output_bounds(net, x_specs, method: str = "CROWN"):
+    """Sound ``(lower, upper)`` bounds (1-D float64 tensors) on every output over the box.
+
+    For a network ending in softmax these bound the probabilities, from CROWN
+    bounds on the logits and on their differences (see ``verifier.softmax``).
+    These are bounds of the exact function; the float network can differ from
+    it by rounding (about 1e-6 for float32).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    network, holder = network_mod.cached(net, _lazy_bounder)
+    lb, ub = specs.parse_spec(x_specs, network.n_in, "x_specs", allow_inf=False,
+                              what="inputs")
+    lb, ub = rounding.float_enclosure(lb, ub, network.dtype)
+    ctx = _Ctx()
+    ctx.network, ctx.holder = network, holder
+    bounder = _bounder(ctx)
+    m = network.n_out
+    rep, idx = _report_rows(ctx)
+    if method == "alpha-CROWN":
+        # alpha-CROWN optimises lower bounds only: ask for -C's lower bounds too.
+        L, _ = bounder.bounds(lb.unsqueeze(0), ub.unsqueeze(0), torch.cat([rep, -rep]),
+                              method=method)
+        L, U = L[:, :rep.shape[0]], -L[:, rep.shape[0]:]
+    else:
+        L, U = bounder.bounds(lb.unsqueeze(0), ub.unsqueeze(0), rep, method=method,
+                              upper=True)
+    lo, hi = _output_bounds(network, L, U, idx)
+    del m
+    return lo[0].cpu(), hi[0].cpu()

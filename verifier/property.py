@@ -1,0 +1,178 @@
+"""The property to prove, as a list of simple constraints on the network's output.
+
+``y_specs`` says lb_i <= y_i <= ub_i for every output i; each finite side is one
+``Constraint``. A robustness question ("label stays the argmax") is one more
+kind. Every constraint knows four things:
+
+* ``rows``: the rows of auto-LiRPA's C matrix whose *lower* bounds it needs (C
+  acts on the logits, i.e. the network before any final softmax);
+* ``certified(L, ...)``: a sound lower bound of its slack (how far inside the
+  spec the output stays) minus a float rounding margin, per box. A positive
+  value proves the constraint on that box;
+* ``objective(z)``: a differentiable slack at concrete logits, for the attack;
+* ``violated(y)``: does the real network's output ``y`` break it (checked in
+  float64 *and* in the network's own dtype, so a student sees the same)?
+
+Slack of ``y_i >= t`` is ``y_i - t``; of ``y_i <= t`` it is ``t - y_i``; for the
+argmax it is ``min_j z_label - z_j``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from verifier import rounding
+
+_CUSHION = 1e-10  # float64 rounding inside CROWN and our softmax formulas
+
+
+class Constraint:
+    def __init__(self, kind: str, i: int, t: float, m: int, softmax: bool):
+        self.kind, self.i, self.t, self.m, self.softmax = kind, i, t, m, softmax
+        others = [j for j in range(m) if j != i]
+        eye = torch.eye(m, dtype=torch.float64)
+        if kind == "lower" and not softmax:
+            self.rows = eye[[i]]                     # z_i
+        elif kind == "upper" and not softmax:
+            self.rows = -eye[[i]]                    # -z_i
+        elif kind == "lower" or kind == "argmax":
+            self.rows = eye[[i]] - eye[others]       # z_i - z_j
+        else:  # softmax upper
+            self.rows = eye[others] - eye[[i]]       # z_j - z_i
+
+    # -- words -------------------------------------------------------------
+    def __str__(self):
+        if self.kind == "argmax":
+            return f"label {self.i} is the argmax"
+        op = ">=" if self.kind == "lower" else "<="
+        return f"y[{self.i}] {op} {self.t:.6g}"
+
+    def bound_text(self, slack: float) -> str:
+        """The bound behind a slack, in the student's terms."""
+        if self.kind == "argmax":
+            return f"min_j (z[{self.i}] - z[j]) has lower bound {slack:.4g} (needs > 0)"
+        if self.kind == "lower":
+            return f"lower bound {self.t + slack:.4g}"
+        return f"upper bound {self.t - slack:.4g}"
+
+    # -- bounds ------------------------------------------------------------
+    def slack_bound(self, L: torch.Tensor) -> torch.Tensor:
+        """Lower bounds of this constraint's rows (B, r) -> slack lower bound (B,)."""
+        if self.kind == "argmax":
+            return L.amin(-1)
+        if not self.softmax:
+            return L[:, 0] - self.t if self.kind == "lower" else L[:, 0] + self.t
+        ones = torch.zeros_like(L[:, :1])
+        if self.kind == "lower":   # p_i >= 1 / (1 + sum_j exp(-(z_i - z_j)))
+            p_lo = torch.exp(-torch.logsumexp(torch.cat([ones, -L], 1), dim=1))
+            return p_lo - self.t
+        p_hi = torch.exp(-torch.logsumexp(torch.cat([ones, L], 1), dim=1))
+        return self.t - p_hi
+
+    def margin(self, err, mag, u, obs_out, obs_logit) -> torch.Tensor:
+        """Slack a proof needs so that the float network agrees, per box (B,).
+
+        ``min(rigorous, observed)``: the rigorous worst-case rounding bound of
+        ``verifier.rounding`` when it is small (small nets), else
+        ``max(1e-6 (1 + |t|), 4 x the largest float error observed)`` at the
+        sampled points (``obs_out``: outputs, ``obs_logit``: logits, from
+        ``Property.observe``). See ``verifier.rounding`` for why.
+        """
+        floor = 1e-6 * (1 + abs(self.t))
+        if self.kind == "argmax":
+            rig = 2 * err.amax(1)
+            if self.softmax:  # p_label > p_j in float needs a bit more
+                rig = rig + 4 * rounding.softmax_margin(err, mag, u)
+            emp = max(floor, 8 * float(obs_logit.max()))
+            return torch.clamp(rig, max=emp) + _CUSHION * (1 + mag.amax(1))
+        if not self.softmax:
+            rig = err[:, self.i]
+            emp = max(floor, 4 * float(obs_out[self.i]))
+            return torch.clamp(rig, max=emp) + _CUSHION * (1 + abs(self.t) + mag[:, self.i])
+        rig = rounding.softmax_margin(err, mag, u)
+        emp = max(floor, 4 * float(obs_out[self.i]))
+        return torch.clamp(rig, max=emp) + _CUSHION
+
+    def certified(self, L, err, mag, u, obs_out, obs_logit) -> torch.Tensor:
+        return self.slack_bound(L) - self.margin(err, mag, u, obs_out, obs_logit)
+
+    # -- concrete points -----------------------------------------------------
+    def objective(self, z: torch.Tensor) -> torch.Tensor:
+        """Slack at concrete logits z (B, m); negative suggests a violation."""
+        if self.kind == "argmax":
+            diff = z[:, [self.i]] - z
+            diff[:, self.i] = math.inf
+            return diff.amin(1)
+        if not self.softmax:
+            return z[:, self.i] - self.t if self.kind == "lower" else self.t - z[:, self.i]
+        logp = torch.log_softmax(z, dim=1)[:, self.i]
+        if self.kind == "lower":
+            return logp - math.log(self.t)
+        return math.log(self.t) - logp
+
+    def violated(self, y: torch.Tensor) -> bool:
+        """Is the real output ``y`` (1, m) a violation, compared as a student would?"""
+        if self.kind == "argmax":
+            return int(y.argmax(dim=1).item()) != self.i
+        v = y[0, self.i]
+        t_own = torch.tensor(self.t, dtype=y.dtype).item()
+        v64 = v.double().item()
+        if self.kind == "lower":
+            return v64 < self.t and v64 < t_own
+        return v64 > self.t and v64 > t_own
+
+
+def from_y_specs(lb: torch.Tensor, ub: torch.Tensor, softmax: bool) -> list:
+    """One constraint per finite, non-trivial side of ``y_specs``."""
+    m = lb.shape[0]
+    out = []
+    for i in range(m):
+        lo, hi = float(lb[i]), float(ub[i])
+        if math.isfinite(lo) and not (softmax and lo <= 0.0):
+            out.append(Constraint("lower", i, lo, m, softmax))
+        if math.isfinite(hi) and not (softmax and hi >= 1.5):
+            out.append(Constraint("upper", i, hi, m, softmax))
+    return out
+
+
+def robustness(label: int, m: int, softmax: bool) -> list:
+    return [Constraint("argmax", label, 0.0, m, softmax)]
+
+
+class Property:
+    """A conjunction of constraints, with their C rows stacked."""
+
+    def __init__(self, constraints: list, network):
+        self.constraints = constraints
+        self.network = network
+        self.u = rounding.unit_roundoff(network.dtype, network.device)
+        self.obs_out = torch.zeros(network.n_out, dtype=torch.float64)
+        self.obs_logit = torch.zeros(network.n_out, dtype=torch.float64)
+
+    def observe(self, net, x: torch.Tensor, input_shape) -> None:
+        """Measure the float error of the real network at points ``x`` (K, n)."""
+        self.obs_out, self.obs_logit = rounding.observed_error(
+            net, self.network, x, input_shape)
+
+    def rows(self, active: list) -> torch.Tensor:
+        return torch.cat([self.constraints[k].rows for k in active], 0)
+
+    def certify(self, L: torch.Tensor, err, mag, active: list) -> torch.Tensor:
+        """Row lower bounds (B, sum r_k) -> certified slacks (B, len(active))."""
+        out, s = [], 0
+        for k in active:
+            c = self.constraints[k]
+            r = c.rows.shape[0]
+            out.append(c.certified(L[:, s:s + r], err, mag, self.u,
+                                   self.obs_out, self.obs_logit))
+            s += r
+        return torch.stack(out, 1)
+
+    def objective(self, z: torch.Tensor, active: list | None = None) -> torch.Tensor:
+        """min over constraints of the concrete slack, (B,)."""
+        ks = range(len(self.constraints)) if active is None else active
+        return torch.stack([self.constraints[k].objective(z) for k in ks], 1).amin(1)
+
+    def violations(self, y: torch.Tensor) -> list:
+        return [c for c in self.constraints if c.violated(y)]

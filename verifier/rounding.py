@@ -1,0 +1,134 @@
+"""How far can the real (floating-point) network be from the exact function?
+
+CROWN (run in float64, see ``verifier.bounds``) bounds the exact, real-valued
+function of the network's weights. A student checks the property by running the
+network in float32, whose result differs from the exact value by rounding. A
+proof must therefore beat the spec by a margin, or a "pass" could be
+contradicted by ``net(x)`` right at the edge of the spec. Two estimates:
+
+1. Rigorous (``forward_error``): the worst case over every summation order and
+   every point of the box. Tiny for the lab's small nets (~1e-6 on a 2-32-32-1
+   net), but it grows with width x depth because it assumes every rounding error
+   lines up with the weights' signs: for a 784-128-64-10 MNIST net it is ~1e-2
+   on the logits, far above the ~1e-6 float32 really makes there, and would make
+   the MNIST exercise unprovable.
+2. Observed (``observed_error``): the largest difference between the real
+   network and the exact (float64) function at the points we sampled anyway.
+
+A constraint's margin (``verifier.property.Constraint.margin``) is
+``min(rigorous, max(1e-6 (1 + |t|), 4 x observed))``: fully rigorous whenever
+that is affordable, and otherwise a safety factor of 4 over what float32 was
+seen to do, with an absolute floor. The proof itself is always sound for the
+exact function; only the float agreement within that margin is empirical.
+
+The rigorous bound uses the textbook error analysis of a dot product (Higham,
+Accuracy and Stability of Numerical Algorithms, 3.1): for any summation order
+
+    |fl(w . x + b) - (w . x + b)| <= gamma_{n+2} (|w| . |x| + |b|),
+    gamma_k = k u / (1 - k u),  u = unit roundoff of the dtype,
+
+applied layer by layer, with ``|x|`` bounded by interval arithmetic (IBP) over
+the box, plus the error carried in from the previous layer (``|W| e``). ReLU is
+1-Lipschitz, so it passes errors through unchanged. On a GPU that allows TF32
+matrix products we use TF32's unit roundoff (2^-11). For a final softmax see
+``softmax_margin``. The bound is cheap (two matrix products per layer and box)
+and, for the nets of the lab, tiny: about 1e-6 for float32.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def unit_roundoff(dtype: torch.dtype, device: torch.device) -> float:
+    if (dtype == torch.float32 and device.type == "cuda"
+            and torch.backends.cuda.matmul.allow_tf32):
+        return 2.0 ** -11
+    return torch.finfo(dtype).eps / 2
+
+
+def _gamma(k: int, u: float) -> float:
+    return k * u / (1 - k * u)
+
+
+def forward_error(network, lb: torch.Tensor, ub: torch.Tensor):
+    """For each box: ``(err, mag)``, each (B, n_out) float64.
+
+    ``err`` bounds |float network(x) - exact network(x)| for every x in the box
+    (pre-softmax outputs); ``mag`` bounds |exact network(x)| there.
+    """
+    u = unit_roundoff(network.dtype, network.device)
+    lo = lb.to(network.device, torch.float64)
+    hi = ub.to(network.device, torch.float64)
+    err = torch.zeros_like(lo)
+    for layer in network.layers:
+        if layer == "relu":
+            lo, hi = lo.clamp(min=0), hi.clamp(min=0)
+            continue
+        W = layer.weight.detach().to(torch.float64)
+        b = layer.bias.detach().to(torch.float64) if layer.bias is not None else None
+        absW = W.abs()
+        mag = torch.maximum(lo.abs(), hi.abs())
+        centre, radius = (lo + hi) / 2, (hi - lo) / 2
+        out_c = centre @ W.T + (b if b is not None else 0.0)
+        out_r = radius @ absW.T
+        g = _gamma(layer.in_features + 2, u)
+        round_err = g * ((mag + err) @ absW.T + (b.abs() if b is not None else 0.0))
+        err = err @ absW.T + round_err
+        lo, hi = out_c - out_r, out_c + out_r
+    # Cushion for IBP's own float64 rounding, which is ~1e-16 relative.
+    mag = torch.maximum(lo.abs(), hi.abs())
+    return err * (1 + 1e-6) + 1e-12 * (1 + mag), mag
+
+
+def softmax_margin(err: torch.Tensor, mag: torch.Tensor, u: float) -> torch.Tensor:
+    """Bound on |float softmax(float logits) - exact softmax(exact logits)|, (B,).
+
+    Each log-probability ``z_i - logsumexp(z)`` moves by at most 2 max|dz| when
+    the logits move; softmax's own float arithmetic (subtracting the max, exp,
+    the sum of m terms, one division) adds a relative error of at most about
+    4u(|z| + 2) + gamma_m. We double the total log-error for slack; the
+    probability error is then at most expm1 of it (probabilities are <= 1).
+    """
+    m = err.shape[-1]
+    E = err.amax(-1)
+    R = mag.amax(-1)
+    delta = 2 * E + 4 * u * (R + E + 2) + _gamma(m + 2, u)
+    return torch.expm1(2 * delta)
+
+
+def float_enclosure(lb: torch.Tensor, ub: torch.Tensor, dtype: torch.dtype):
+    """Widen [lb, ub] (float64) to include ``dtype``'s roundings of its ends.
+
+    A student writes the box's corners in ``dtype``; e.g. float32(0.7) is
+    0.69999999, just outside [0.7, 0.85]. Every number of the box rounds into
+    [round(lb), round(ub)], so proving on [min(lb, round(lb)), max(ub, round(ub))]
+    covers every point the student can feed the network.
+    """
+    if dtype == torch.float64:
+        return lb, ub
+    lo = lb.to(dtype).to(torch.float64)
+    hi = ub.to(dtype).to(torch.float64)
+    return torch.minimum(lo, lb), torch.maximum(hi, ub)
+
+
+def observed_error(net, network, x: torch.Tensor, input_shape):
+    """Largest |real network - exact function| at points ``x`` (K, n), per output.
+
+    Returns ``(out, logit)``: errors of the network's outputs (probabilities if
+    it ends in softmax) and of its logits, each (n_out,) float64.
+    """
+    with torch.no_grad():
+        xf = x.to(network.device, network.dtype)
+        y = net(xf.reshape(xf.shape[0], *input_shape[1:])).double()
+        z = network.logits(xf).double()
+        z64 = xf.double()
+        for layer in network.layers:
+            if layer == "relu":
+                z64 = torch.relu(z64)
+            else:
+                b = layer.bias.double() if layer.bias is not None else None
+                z64 = torch.nn.functional.linear(z64, layer.weight.double(), b)
+        y64 = torch.softmax(z64, dim=1) if network.softmax else z64
+        out = (y.reshape(y64.shape) - y64).abs().amax(0)
+        logit = (z - z64).abs().amax(0)
+    return out.cpu(), logit.cpu()

@@ -1,0 +1,98 @@
+"""Read and check the user's ``x_specs`` / ``y_specs``.
+
+A spec is one ``(lb, ub)`` pair per dimension: a list of pairs, a tuple of pairs,
+a numpy array of shape ``(n, 2)`` or a tensor of shape ``(n, 2)``. We turn it into
+two float64 tensors ``lb, ub`` of shape ``(n,)`` and say exactly what is wrong
+otherwise (which index, what was expected).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+
+
+def _as_rows(specs, name: str) -> list:
+    """Split a spec into its pairs, whatever container it came in."""
+    if isinstance(specs, (str, bytes, dict)) or specs is None:
+        raise TypeError(
+            f"{name} must be a list of (lb, ub) pairs, one per dimension; "
+            f"got {type(specs).__name__}")
+    if isinstance(specs, torch.Tensor):
+        specs = specs.detach().cpu().numpy()
+    if isinstance(specs, np.ndarray):
+        if specs.ndim != 2 or specs.shape[1] != 2:
+            raise ValueError(
+                f"{name} as an array must have shape (n, 2), one (lb, ub) row per "
+                f"dimension; got shape {tuple(specs.shape)}")
+        return list(specs)
+    try:
+        return list(specs)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a list of (lb, ub) pairs, one per dimension; "
+            f"got {type(specs).__name__}") from None
+
+
+def _number(v, name: str, i: int, which: str) -> float:
+    if isinstance(v, torch.Tensor):
+        if v.numel() != 1:
+            raise ValueError(f"{name}[{i}] {which} must be a single number; "
+                             f"got a tensor of shape {tuple(v.shape)}")
+        v = v.item()
+    if isinstance(v, np.ndarray) and v.size == 1:
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.number)):
+        raise TypeError(f"{name}[{i}] {which} must be a number; got {v!r} "
+                        f"({type(v).__name__})")
+    v = float(v)
+    if math.isnan(v):
+        raise ValueError(f"{name}[{i}] {which} is NaN; bounds must be numbers")
+    return v
+
+
+def parse_spec(specs, expected: int, name: str, *, allow_inf: bool, what: str):
+    """``specs`` -> ``(lb, ub)`` float64 tensors of shape ``(expected,)``.
+
+    ``what`` names the dimensions for error messages ("inputs", "outputs").
+    """
+    rows = _as_rows(specs, name)
+    if len(rows) != expected:
+        raise ValueError(
+            f"{name} has {len(rows)} (lb, ub) pairs but the network has {expected} "
+            f"{what}: expected {expected} pairs, one per {what[:-1]}")
+    lbs, ubs = [], []
+    for i, row in enumerate(rows):
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+            raise TypeError(f"{name}[{i}] must be a pair (lb, ub); got {row!r}")
+        if len(row) != 2:
+            raise ValueError(f"{name}[{i}] must be a pair (lb, ub) of length 2; "
+                             f"got length {len(row)}: {row!r}")
+        lb = _number(row[0], name, i, "lb")
+        ub = _number(row[1], name, i, "ub")
+        if not allow_inf and (math.isinf(lb) or math.isinf(ub)):
+            raise ValueError(f"{name}[{i}] = ({lb}, {ub}) is infinite; input bounds "
+                             "must be finite numbers")
+        if lb > ub:
+            raise ValueError(f"{name}[{i}] has lb > ub: ({lb}, {ub}); expected "
+                             "lb <= ub")
+        lbs.append(lb)
+        ubs.append(ub)
+    return (torch.tensor(lbs, dtype=torch.float64),
+            torch.tensor(ubs, dtype=torch.float64))
+
+
+def parse_label(label, n_out: int) -> int:
+    if isinstance(label, torch.Tensor):
+        if label.numel() != 1:
+            raise ValueError(f"label must be a single class index; got a tensor of "
+                             f"shape {tuple(label.shape)}")
+        label = label.item()
+    if isinstance(label, bool) or not isinstance(label, (numbers.Integral, np.integer)):
+        raise TypeError(f"label must be an integer class index; got {label!r}")
+    if not 0 <= int(label) < n_out:
+        raise ValueError(f"label must be in 0..{n_out - 1} (the network has {n_out} "
+                         f"outputs); got {label}")
+    return int(label)
