@@ -42,6 +42,7 @@ CASES = [  # (layer sizes, seed, box half-width, flatten first)
     ([5, 20, 20, 20, 3], 2, 0.3, False),
     ([10, 50, 10], 3, 1.0, True),
     ([3, 8, 8, 8, 8, 2], 4, 0.05, False),
+    ([5, 50, 50, 50, 1], 7, 1.0, False),  # wide box: many unstable ReLUs, alpha has work to do
 ]
 
 
@@ -74,6 +75,16 @@ def test_bounds_are_not_vacuous():
     ibp_lb, ibp_ub = lirpa_bounds(net, lo, hi, "IBP")
     crown_lb, crown_ub = lirpa_bounds(net, lo, hi, "CROWN")
     assert (crown_ub - crown_lb < ibp_ub - ibp_lb).all()
+
+
+def test_alpha_crown_tightens_a_loose_crown_bound():
+    """alpha-CROWN must really optimise its slopes (torch 2.14's clamp once froze them)."""
+    net = random_net([5, 50, 50, 50, 1], 7)
+    lo, hi = torch.full((1, 5), -1.0), torch.full((1, 5), 1.0)
+    crown_lb, crown_ub = lirpa_bounds(net, lo, hi, "CROWN")
+    alpha_lb, alpha_ub = lirpa_bounds(net, lo, hi, "alpha-CROWN")
+    assert (alpha_lb > crown_lb + 0.1 * (crown_ub - crown_lb)).all()
+    assert (alpha_ub < crown_ub - 0.1 * (crown_ub - crown_lb)).all()
 
 
 def test_opset_stays_at_twelve_for_lirpa():

@@ -40,6 +40,19 @@ def quiet():
         lirpa_logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def float64_default():
+    """auto-LiRPA 0.3's alpha-CROWN casts its best bounds to torch's default dtype
+    (round to nearest: unsound) and then mixes them with float64 ones (a crash).
+    With float64 as the default for the call, both casts are no-ops."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
+
+
 class Bounder:
     def __init__(self, network, alpha_iterations: int = 20):
         self.network = network
@@ -52,8 +65,11 @@ class Bounder:
         self._box_cost = 8 * 4 * self.n_in * (sum(widths) + 1)
         core = network.double_copy()
         dummy = torch.zeros(1, self.n_in, dtype=torch.float64, device=self.device)
+        # early_stop_patience beyond the iteration count: auto-LiRPA prints (to
+        # stdout) whenever it stops early, and 20 iterations are cheap anyway.
         opts = {"optimize_bound_args": {"iteration": alpha_iterations,
-                                        "lr_alpha": 0.5, "keep_best": True}}
+                                        "lr_alpha": 0.5, "keep_best": True,
+                                        "early_stop_patience": alpha_iterations + 1}}
         with quiet():
             self.module = BoundedModule(core, dummy, bound_opts=opts, device=self.device)
 
@@ -94,17 +110,11 @@ class Bounder:
         Cb = C.unsqueeze(0).expand(B, -1, -1)
         grad_mode = torch.enable_grad() if (grad or method == "alpha-CROWN") \
             else torch.no_grad()
-        with quiet(), grad_mode:
+        with quiet(), grad_mode, float64_default():
             L, U = self.module.compute_bounds(x=(x,), C=Cb, method=method,
                                               bound_lower=True, bound_upper=upper)
+        assert L.dtype == torch.float64 and (U is None or U.dtype == torch.float64)
         if not grad:
             L = L.detach()
             U = U.detach() if U is not None else None
-        # auto-LiRPA 0.3's alpha-CROWN hands back its best bounds cast to the
-        # default dtype (float32) with round-to-nearest, which may round a lower
-        # bound up. One float32 step outward makes them sound again.
-        if L.dtype != torch.float64:
-            L = torch.nextafter(L, torch.tensor(-float("inf"), dtype=L.dtype)).double()
-        if U is not None and U.dtype != torch.float64:
-            U = torch.nextafter(U, torch.tensor(float("inf"), dtype=U.dtype)).double()
         return L, U

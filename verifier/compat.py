@@ -23,6 +23,11 @@ them here, before ``auto_LiRPA`` is first imported, and never edit site-packages
    which neurons are unstable). ``BoundedModule`` now defaults to dense alpha
    (``sparse_spec_alpha`` and ``sparse_features_alpha`` off); the bounds are the
    same, only stored densely. An explicit ``bound_opts`` value still wins.
+7. alpha-CROWN never moved its slopes: torch 2.14's ``clamp`` passes no gradient at
+   its bounds, and every ReLU slope alpha starts at exactly 0 or 1 (CROWN's choice),
+   so all gradients were zero and alpha-CROWN returned CROWN's bounds. auto-LiRPA
+   clips alpha into [0, 1] after every step, so we give ``BoundRelu._relu_mask_alpha``
+   a clamp whose gradient passes on the closed interval [0, 1], as torch's used to.
 
 ``apply()`` is idempotent and is called by ``import verifier``.
 """
@@ -126,6 +131,30 @@ def _default_to_dense_alpha() -> None:
     BoundedModule.__init__ = __init__
 
 
+def _unit_clamp(alpha: torch.Tensor) -> torch.Tensor:
+    """``alpha.clamp(0, 1)`` with gradient 1 on the closed interval [0, 1] (0 outside)."""
+    inside = (alpha >= 0) & (alpha <= 1)
+    return torch.where(inside, alpha, alpha.detach().clamp(0.0, 1.0))
+
+
+def _relu_mask_alpha(lower, upper, lb_lower_d, ub_lower_d):
+    """ReLU lower-bound slopes: 1 where always active, 0 where always off, alpha between."""
+    active = (lower >= 0).to(lower.dtype)
+    off = upper <= 0
+    unstable = (1.0 - active) * (1.0 - off.to(upper.dtype))
+
+    def slope(alpha):
+        return None if alpha is None else _unit_clamp(alpha) * unstable + active
+
+    return slope(lb_lower_d), slope(ub_lower_d), off.all()
+
+
+def _let_alpha_learn() -> None:
+    from auto_LiRPA.operators.activation import BoundRelu
+
+    BoundRelu._relu_mask_alpha = staticmethod(_relu_mask_alpha)
+
+
 def apply() -> None:
     """Patch torch for auto-LiRPA 0.3 and import it quietly. Safe to call twice."""
     global _applied
@@ -136,4 +165,5 @@ def apply() -> None:
         importlib.import_module("torch.utils.cpp_extension")
         importlib.import_module("auto_LiRPA")
     _default_to_dense_alpha()
+    _let_alpha_learn()
     _applied = True
