@@ -85,6 +85,8 @@ def with_cell_after(notebook: NotebookNode, grade_id: str, code: str) -> Noteboo
     notebook = copy.deepcopy(notebook)
     index = next(i for i, cell in enumerate(notebook.cells) if _meta(cell).get("grade_id") == grade_id)
     cell = new_code_cell(code, id=f"added-after-{grade_id}")  # a fixed id: same files every run
+    if notebook.nbformat_minor < 5:  # cell ids came with nbformat 4.5; older notebooks forbid them
+        del cell["id"]
     notebook.cells.insert(index + 1, cell)
     return notebook
 
