@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--work-seconds", type=float, default=0.0, help="CPU seconds of work per notebook")
-    args = parser.parse_args(argv)
+    parser.add_argument("--work-seconds", type=float, default=5.0,
+                        help="CPU seconds of work per notebook, like the lab's training cells")
+    args = parser.parse_args([] if argv is None else argv)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as scratch:
         root = Path(scratch)
         source = make_source(root / "instructor", args.work_seconds)
@@ -127,4 +128,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

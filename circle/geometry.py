@@ -24,13 +24,18 @@ def inside_circle(x: Point) -> int:
 
 
 def as_point(x: Point) -> np.ndarray:
-    """Check that ``x`` is one point (x1, x2) and return it as a float array of shape (2,)."""
+    """Check that ``x`` is one point (x1, x2) and return it as a float array of shape (2,).
+
+    A batch of one point, shaped (1, 2) like ``verify``'s counterexamples, is accepted too.
+    """
     if hasattr(x, "detach"):  # a torch tensor, maybe with requires_grad
         x = x.detach().cpu()
     try:
         point = np.asarray(x, dtype=float)
     except (TypeError, ValueError, RuntimeError):
         point = None
+    if point is not None and point.shape == (1, 2):
+        point = point[0]
     if point is None or point.shape != (2,) or not np.isfinite(point).all():
         raise ValueError(f"expected one point (x1, x2): two finite numbers, got {x!r}")
     return point

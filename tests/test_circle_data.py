@@ -16,12 +16,13 @@ def test_inside_circle_labels_centre_rim_and_outside(point, expected):
 
 
 @pytest.mark.parametrize("point", [[0.5, 0.5], np.array([0.5, 0.5]), torch.tensor([0.5, 0.5]),
-                                   torch.tensor([0.5, 0.5], requires_grad=True)])
+                                   torch.tensor([0.5, 0.5], requires_grad=True),
+                                   torch.tensor([[0.5, 0.5]])])  # a batch of one, as verify gives
 def test_inside_circle_accepts_lists_arrays_and_tensors(point):
     assert circle.inside_circle(point) == 1
 
 
-@pytest.mark.parametrize("bad", [(0.5,), (0.1, 0.2, 0.3), [[0.5, 0.5]], "ab", None,
+@pytest.mark.parametrize("bad", [(0.5,), (0.1, 0.2, 0.3), [[0.5, 0.5], [0.1, 0.1]], "ab", None,
                                  (float("nan"), 0.5)])
 def test_inside_circle_rejects_anything_but_one_point(bad):
     with pytest.raises(ValueError, match="one point"):

@@ -55,6 +55,13 @@ def test_check_ground_truth_prints_and_returns_output_and_label(capsys):
     assert "net->0.2500; ground truth->1" in printed.out and printed.err == ""
 
 
+def test_check_ground_truth_takes_a_counterexample_as_verify_returns_it(capsys):
+    cex = torch.tensor([[0.95, 0.95]])  # verify's counterexamples have the net's input shape (1, 2)
+    output, truth = circle.check_ground_truth(ConstantNet(0.75), cex)
+    assert output == pytest.approx(0.75) and truth == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_check_ground_truth_rejects_bad_points():
     with pytest.raises(ValueError, match="one point"):
         circle.check_ground_truth(ConstantNet(0.25), [0.5, 0.5, 0.5])
