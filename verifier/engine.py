@@ -295,7 +295,6 @@ def output_bounds(net, x_specs, method: str = "CROWN"):
     ctx = _Ctx()
     ctx.network, ctx.holder = network, holder
     bounder = _bounder(ctx)
-    m = network.n_out
     rep, idx = _report_rows(ctx)
     if method == "alpha-CROWN":
         # alpha-CROWN optimises lower bounds only: ask for -C's lower bounds too.
@@ -306,5 +305,4 @@ def output_bounds(net, x_specs, method: str = "CROWN"):
         L, U = bounder.bounds(lb.unsqueeze(0), ub.unsqueeze(0), rep, method=method,
                               upper=True)
     lo, hi = _output_bounds(network, L, U, idx)
-    del m
     return lo[0].cpu(), hi[0].cpu()
