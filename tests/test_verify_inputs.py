@@ -32,6 +32,8 @@ BAD = [
     ("x_specs None", dict(x_specs=None), TypeError, r"list of \(lb, ub\) pairs"),
     ("array of wrong shape", dict(x_specs=np.zeros((2, 3))), ValueError, r"shape \(n, 2\)"),
     ("tensor of wrong shape", dict(x_specs=torch.zeros(4)), ValueError, r"shape \(n, 2\)"),
+    ("bounds as rows, not pairs", dict(x_specs=torch.zeros(2, 5)), ValueError,
+     r"got shape \(2, 5\).*transpose it with \.T"),
     ("y length", dict(y_specs=[(0, 1), (0, 1)]), ValueError, r"network has 1 outputs"),
     ("y lb > ub", dict(y_specs=[(1, 0)]), ValueError, r"y_specs\[0\] has lb > ub"),
     ("NaN in y", dict(y_specs=[(math.nan, 1)]), ValueError, r"y_specs\[0\] lb is NaN"),

@@ -24,9 +24,11 @@ def _as_rows(specs, name: str) -> list:
         specs = specs.detach().cpu().numpy()
     if isinstance(specs, np.ndarray):
         if specs.ndim != 2 or specs.shape[1] != 2:
+            hint = (" (lower bounds in row 0, upper in row 1? transpose it with .T)"
+                    if specs.ndim == 2 and specs.shape[0] == 2 else "")
             raise ValueError(
                 f"{name} as an array must have shape (n, 2), one (lb, ub) row per "
-                f"dimension; got shape {tuple(specs.shape)}")
+                f"dimension; got shape {tuple(specs.shape)}{hint}")
         return list(specs)
     try:
         return list(specs)
