@@ -28,23 +28,12 @@ import torch
 
 from verifier import attack, bab, network as network_mod, property as property_mod
 from verifier import rounding, softmax, specs
-from verifier.bounds import METHODS, Bounder
+from verifier.bounds import METHODS
 from verifier.result import VerificationResult
 
 
 class _Ctx:
     """Everything one verification run needs, passed around as one thing."""
-
-
-def _lazy_bounder(network):
-    return {"bounder": None}
-
-
-def _bounder(ctx):
-    holder = ctx.holder
-    if holder["bounder"] is None:
-        holder["bounder"] = Bounder(ctx.network)
-    return holder["bounder"]
 
 
 def _check_options(counterexamples, timeout, input_shape, n_in, progress):
@@ -71,9 +60,9 @@ def _check_options(counterexamples, timeout, input_shape, n_in, progress):
 
 def _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed):
     t0 = time.monotonic()
-    network, holder = network_mod.cached(net, _lazy_bounder)
+    network = network_mod.cached(net)
     ctx = _Ctx()
-    ctx.t0, ctx.net, ctx.network, ctx.holder = t0, net, network, holder
+    ctx.t0, ctx.net, ctx.network = t0, net, network
     ctx.input_shape = _check_options(counterexamples, timeout, input_shape,
                                      network.n_in, progress)
     ctx.deadline = t0 + float(timeout)
@@ -86,12 +75,12 @@ def _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed):
     return ctx
 
 
-def _report_rows(ctx, pairs=False):
+def _report_rows(network, pairs=False):
     """C rows whose bounds we report: the outputs, plus logit differences for
     softmax (or when ``pairs``, for a robustness margin)."""
-    m = ctx.network.n_out
+    m = network.n_out
     eye = torch.eye(m, dtype=torch.float64)
-    if not (ctx.network.softmax or pairs):
+    if not (network.softmax or pairs):
         return eye, None
     pairs, idx = softmax.pair_rows(m)
     return torch.cat([eye, pairs]), idx
@@ -167,8 +156,8 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     # 2. CROWN on the whole box, in one call: the report rows (outputs, and for
     #    softmax all logit differences), both sides. Every constraint row is one
     #    of them or its negative (lower bound of -r = -upper bound of r).
-    bounder = ctx.bounder = _bounder(ctx)
-    rep, idx = _report_rows(ctx, pairs=any(c.kind == "argmax" for c in constraints))
+    bounder = ctx.bounder = network.bounder()
+    rep, idx = _report_rows(network, pairs=any(c.kind == "argmax" for c in constraints))
     plb, pub = ctx.proof_lb.unsqueeze(0), ctx.proof_ub.unsqueeze(0)
     first = "IBP" if method == "IBP" else "CROWN"
     crown_time = time.monotonic()
@@ -288,14 +277,12 @@ def output_bounds(net, x_specs, method: str = "CROWN"):
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    network, holder = network_mod.cached(net, _lazy_bounder)
+    network = network_mod.cached(net)
     lb, ub = specs.parse_spec(x_specs, network.n_in, "x_specs", allow_inf=False,
                               what="inputs")
     lb, ub = rounding.float_enclosure(lb, ub, network.dtype)
-    ctx = _Ctx()
-    ctx.network, ctx.holder = network, holder
-    bounder = _bounder(ctx)
-    rep, idx = _report_rows(ctx)
+    bounder = network.bounder()
+    rep, idx = _report_rows(network)
     if method == "alpha-CROWN":
         # alpha-CROWN optimises lower bounds only: ask for -C's lower bounds too.
         L, _ = bounder.bounds(lb.unsqueeze(0), ub.unsqueeze(0), torch.cat([rep, -rep]),

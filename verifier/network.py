@@ -27,6 +27,8 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from verifier.bounds import Bounder
+
 SUPPORTED = "nn.Linear, nn.ReLU, nn.Flatten and a final nn.Softmax"
 
 _RELU = {F.relu, torch.relu, "relu"}
@@ -60,6 +62,14 @@ class Network:
         self.n_out = linears[-1].out_features
         self.device = linears[0].weight.device
         self.dtype = linears[0].weight.dtype
+        self._bounder = None
+
+    def bounder(self):
+        """The ``verifier.bounds.Bounder`` of this chain, built on first use and kept
+        (a run that finds a counterexample by sampling never needs one)."""
+        if self._bounder is None:
+            self._bounder = Bounder(self)
+        return self._bounder
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The chain before the softmax, run with the user's own layers."""
@@ -211,19 +221,18 @@ def parse(net: nn.Module) -> Network:
 _cache: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 
-def cached(net: nn.Module, make_extra=None):
-    """``(Network, extra)`` for ``net``, rebuilt only when ``fingerprint`` changes.
+def cached(net: nn.Module) -> Network:
+    """The ``Network`` of ``net``, rebuilt only when ``fingerprint`` changes.
 
-    ``extra`` is whatever ``make_extra(network)`` builds (the bounding module);
-    keeping it here lets repeated ``verify`` calls skip tracing and rebuilding.
+    Keeping it (and the bounder it builds) lets repeated ``verify`` calls skip
+    tracing and rebuilding the bounded module.
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module; got {type(net).__name__}")
     fp = fingerprint(net)
     hit = _cache.get(net)
     if hit is not None and hit[0] == fp:
-        return hit[1], hit[2]
+        return hit[1]
     network = parse(net)
-    extra = make_extra(network) if make_extra is not None else None
-    _cache[net] = (fp, network, extra)
-    return network, extra
+    _cache[net] = (fp, network)
+    return network
