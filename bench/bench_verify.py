@@ -83,17 +83,9 @@ def bench_crown_overhead(reps=30):
 
 def bench_mnist(reps=10):
     sys.path.insert(0, str(TESTS))
-    from verify_nets import MNISTModle
+    from verify_nets import one_pixel_question
 
-    model = MNISTModle(seed=0)
-    g = torch.Generator().manual_seed(1)
-    x = torch.rand(1, 784, generator=g)
-    x_lb, x_ub = x.clone(), x.clone()
-    x_lb[0, 5] -= 0.5
-    x_ub[0, 5] += 0.5
-    x_specs = list(zip(x_lb[0].tolist(), x_ub[0].tolist()))
-    with torch.no_grad():
-        avg = (model(x_lb) + model(x_ub)) / 2
+    model, x_specs, avg = one_pixel_question()
     y_specs = [[avg[0, i].item() - 0.01, avg[0, i].item() + 0.01] for i in range(10)]
     t = time.perf_counter()
     first = verify(model, x_specs, y_specs, progress=False)

@@ -6,10 +6,9 @@ import time
 
 import pytest
 import torch
-from torch import nn
 
 from verifier import output_bounds, verify, verify_robustness
-from verify_nets import MNISTModle, mlp
+from verify_nets import mlp, one_pixel_question
 
 
 def _samples(lb, ub, n, seed):
@@ -59,17 +58,7 @@ def test_softmax_bounds_are_tighter_with_differences():
 
 @pytest.fixture(scope="module")
 def mnist():
-    model = MNISTModle(seed=0)
-    g = torch.Generator().manual_seed(1)
-    image = torch.rand(1, 1, 28, 28, generator=g)
-    x = nn.Flatten()(image)
-    x_lb, x_ub = x.clone(), x.clone()
-    x_lb[0, 5] -= 0.5
-    x_ub[0, 5] += 0.5
-    x_specs = list(zip(x_lb[0].tolist(), x_ub[0].tolist()))
-    with torch.no_grad():
-        avg = (model(x_lb) + model(x_ub)) / 2
-    return model, x_specs, avg
+    return one_pixel_question()
 
 
 def test_handout_mnist_model_one_pixel(mnist):

@@ -41,3 +41,21 @@ class MNISTModle(_Base):
         y = self.net(y)
         y = nn.Softmax(dim=1)(y)
         return y
+
+
+def one_pixel_question(seed=0):
+    """The handout's one-pixel robustness question on a random-weight ``MNISTModle``.
+
+    Returns ``(model, x_specs, avg)``: 784 ``(lb, ub)`` pairs where pixel 5 of a random
+    image moves by 0.5 (``mnist_tools.perturb_one_pixel``), and the model's outputs
+    averaged over the box's two ends, shape (1, 10): the students' starting point.
+    """
+    from mnist_tools import perturb_one_pixel
+
+    model = MNISTModle(seed=seed)
+    x = torch.rand(1, 784, generator=torch.Generator().manual_seed(1))
+    x_lb, x_ub = perturb_one_pixel(x, 5, 0.5)
+    x_specs = list(zip(x_lb[0].tolist(), x_ub[0].tolist()))
+    with torch.no_grad():
+        avg = (model(x_lb) + model(x_ub)) / 2
+    return model, x_specs, avg
