@@ -105,20 +105,24 @@ def make_course(source: Path, root: Path) -> Course:
 
 
 @contextlib.contextmanager
-def venv_on_path():
-    """Put this interpreter's bin folder first on PATH: a new gradebook runs the ``alembic`` command."""
-    saved = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), saved])
+def prepended_to(variable: str, folder: Path):
+    """Put `folder` first on the search-path environment variable `variable` while inside."""
+    saved = os.environ.get(variable)
+    os.environ[variable] = os.pathsep.join(filter(None, [str(folder), saved]))
     try:
         yield
     finally:
-        os.environ["PATH"] = saved
+        if saved is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = saved
 
 
 def generate_assignment(course: Course) -> str:
     """Run ``nbgrader generate_assignment``: student version and gradebook; return nbgrader's log."""
     stray_output = io.StringIO()
-    with contextlib.redirect_stderr(stray_output), contextlib.redirect_stdout(stray_output), venv_on_path():
+    with contextlib.redirect_stderr(stray_output), contextlib.redirect_stdout(stray_output), \
+            prepended_to("PATH", Path(sys.executable).parent):  # a new gradebook runs `alembic`
         result = course.api().generate_assignment(course.name, force=True, create=True)
     log = result.get("log", "") + stray_output.getvalue()
     if not result["success"]:

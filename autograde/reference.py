@@ -17,7 +17,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
-from autograde.course import copy_support_files
+from autograde.course import copy_support_files, prepended_to
 from autograde.kernel import KERNEL_NAME, write_kernelspec
 
 
@@ -53,23 +53,17 @@ def run_reference(source: Path, kernel_log: Path, timeout: int = 600) -> Referen
         shutil.copyfile(source, folder / source.name)
         copy_support_files(source, folder)
         jupyter_path = write_kernelspec(Path(scratch) / "jupyter").parents[1]
-        saved = os.environ.get("JUPYTER_PATH")
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), saved]))
         os.environ.setdefault("MPLBACKEND", "Agg")
         client = NotebookClient(notebook, timeout=timeout, kernel_name=KERNEL_NAME,
                                 resources={"metadata": {"path": str(folder)}})
         kernel_log.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with open(kernel_log, "w", encoding="utf-8") as log:
+            with prepended_to("JUPYTER_PATH", jupyter_path), \
+                    open(kernel_log, "w", encoding="utf-8") as log:
                 client.execute(stdout=log, stderr=log)
             problems = _stderr_cells(notebook)
         except CellExecutionError as error:
             problems = [f"a cell raised: {str(error).strip().splitlines()[-1][:300]}"]
         except DeadKernelError:
             problems = [f"the kernel died (see {kernel_log})"]
-        finally:
-            if saved is None:
-                os.environ.pop("JUPYTER_PATH", None)
-            else:
-                os.environ["JUPYTER_PATH"] = saved
     return ReferenceRun(time.monotonic() - started, problems)
