@@ -105,8 +105,61 @@ def test_output_bounds_bad_input():
 
 
 def test_accepted_spec_containers():
-    for x in (OK_X, tuple(OK_X), np.array(OK_X), torch.tensor(OK_X), [[0.1, 0.2], [0.3, 0.4]],
-              [np.array([0.1, 0.2]), torch.tensor([0.3, 0.4])]):
+    for x in (OK_X, tuple(OK_X), [[0.1, 0.2], [0.3, 0.4]], [(np.float32(0.1), 0.2), (0.3, 0.4)]):
         assert verify(NET, x, OK_Y, progress=False) == "pass"
+    net3 = mlp((3, 8, 1), seed=0)
+    x3 = OK_X + [(0.5, 0.6)]
+    for x in (np.array(x3), torch.tensor(x3), [np.array(p) for p in x3]):
+        assert verify(net3, x, OK_Y, progress=False) == "pass"
     assert verify(NET, OK_X, [(-math.inf, math.inf)], progress=False) == "pass"
     assert verify(NET, OK_X, np.array([[-np.inf, 10.0]]), progress=False) == "pass"
+
+
+@pytest.mark.parametrize("x_specs", [
+    np.array([[0.7, 0.7], [0.85, 0.85]]),                  # np.array([x_lb, x_ub])
+    torch.tensor([[0.1, 0.2], [0.3, 0.4]]),
+    [torch.tensor([0.7, 0.7]), torch.tensor([0.85, 0.85])],   # [x_lb, x_ub]
+    [np.array([0.1, 0.2]), (0.3, 0.4)],
+], ids=["array", "tensor", "list of tensors", "list with an array"])
+def test_a_two_by_two_spec_that_reads_both_ways_is_refused(x_specs):
+    """For a 2-input net, a 2 x 2 array is either two pairs or [lower, upper]:
+    never guessed (a guess proved the wrong box), always explained."""
+    with pytest.raises(ValueError, match=r"reads two ways.*list\(zip\(x_lb, x_ub\)\)"):
+        verify(NET, x_specs, OK_Y, progress=False)
+
+
+@pytest.mark.parametrize("x_specs", [{(0.1, 0.2), (0.3, 0.4)}, (p for p in OK_X),
+                                     {0: (0.1, 0.2), 1: (0.3, 0.4)}])
+def test_unordered_or_one_shot_containers_are_refused(x_specs):
+    with pytest.raises(TypeError, match=r"list of \(lb, ub\) pairs"):
+        verify(NET, x_specs, OK_Y, progress=False)
+
+
+@pytest.mark.parametrize("y_specs", [[(math.inf, math.inf)], [(-math.inf, -math.inf)]])
+def test_a_spec_no_output_can_meet_is_an_error(y_specs):
+    with pytest.raises(ValueError, match=r"cannot hold for any finite value"):
+        verify(NET, OK_X, y_specs, progress=False)
+
+
+@pytest.mark.parametrize("shape", ["12", (1.0, 2), (True, 2), (1, -2), (), 12])
+def test_input_shape_must_be_a_tuple_of_positive_ints(shape):
+    with pytest.raises(TypeError, match=r"input_shape must be a tuple of positive ints"):
+        verify(NET, OK_X, OK_Y, input_shape=shape, progress=False)
+
+
+def test_input_shape_must_give_one_row_of_outputs():
+    """(1, 1, 2) without Flatten gives outputs of shape (1, 1, m): softmax over dim 1
+    would normalise a dimension of size 1. Refused with the rule, not a crash."""
+    soft = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2), nn.Softmax(dim=1))
+    for net, y in ((soft, [(0.2, 0.8)] * 2), (NET, OK_Y)):
+        with pytest.raises(ValueError, match=r"gives \(1, 1, \d\); verify\(\) needs an output "
+                                             r"of shape \(1, \d\)"):
+            verify(net, OK_X, y, input_shape=(1, 1, 2), progress=False)
+    with pytest.raises(ValueError, match=r"net\(x\) failed for x of shape \(2, 1\)"):
+        verify(NET, OK_X, OK_Y, input_shape=(2, 1), progress=False)
+
+
+def test_inputs_beyond_the_float32_range_are_an_error():
+    with pytest.raises(ValueError, match=r"x_specs\[0\] = \(0, 1e\+300\) leaves the range of "
+                                         r"float32"):
+        verify(mlp((1, 4, 1), seed=0), [(0, 1e300)], [(0, 1)], progress=False)

@@ -17,9 +17,11 @@ class Box:
     """The search box in the network's dtype: every point we try lies in it.
 
     ``lo``/``hi`` are the smallest/largest ``dtype`` numbers inside [lb, ub], so
-    a counterexample is inside the user's box even when compared in float64.
-    (If an interval holds no ``dtype`` number at all, e.g. lb = ub = 0.1 in
-    float32, we fall back to the nearest one.)
+    a counterexample is inside the user's box even when compared in float64. An
+    interval can hold no ``dtype`` number at all (lb = ub = 0.1 in float32):
+    ``empty`` marks those dimensions. We still search at the nearest number
+    there (it tells the network's behaviour near the box), but ``confirm`` never
+    reports a point outside [lb, ub], so such a box can have no counterexample.
     """
 
     def __init__(self, lb: torch.Tensor, ub: torch.Tensor, dtype, device):
@@ -28,11 +30,17 @@ class Box:
         down = torch.tensor(float("-inf"), dtype=dtype)
         lo = torch.where(lo.double() < lb, torch.nextafter(lo, up), lo)
         hi = torch.where(hi.double() > ub, torch.nextafter(hi, down), hi)
-        empty = lo > hi
-        lo = torch.where(empty, lb.to(dtype), lo)
-        hi = torch.where(empty, lb.to(dtype), hi)
+        self.empty = lo > hi
+        lo = torch.where(self.empty, lb.to(dtype), lo)
+        hi = torch.where(self.empty, lb.to(dtype), hi)
         self.lo, self.hi = lo.to(device), hi.to(device)
+        self.lb, self.ub = lb.to(device), ub.to(device)
         self.dtype, self.device = dtype, device
+
+    def contains(self, x: torch.Tensor) -> torch.Tensor:
+        """Which points (K, n) lie in [lb, ub], compared exactly (in float64)?"""
+        xd = x.to(self.device).double()
+        return ((xd >= self.lb) & (xd <= self.ub)).all(1)
 
     def clamp(self, x: torch.Tensor) -> torch.Tensor:
         return torch.maximum(torch.minimum(x.to(self.dtype), self.hi), self.lo)
@@ -69,25 +77,38 @@ def scores(network, prop, x: torch.Tensor, active=None) -> torch.Tensor:
         return prop.objective(network.logits(x).double(), active)
 
 
+def targets(network, prop, x: torch.Tensor, active: list) -> torch.Tensor:
+    """For each start (R, n), which of ``active`` to chase: the constraints in turn,
+    the closest to breaking first, so one nearly broken constraint is not hidden
+    behind another whose slack is smaller but cannot go below zero."""
+    with torch.no_grad():
+        closest = prop.slacks(network.logits(x).double(), active).amin(0)
+    order = torch.argsort(closest)
+    return order.repeat(x.shape[0] // len(active) + 1)[: x.shape[0]].to(x.device)
+
+
 def pgd(network, prop, box: Box, starts: torch.Tensor, *, steps: int = 30,
         lo=None, hi=None, active=None) -> torch.Tensor:
-    """Projected sign-gradient descent on the slack from ``starts`` (R, n).
+    """Projected sign-gradient descent from ``starts`` (R, n), each start on the
+    slack of one constraint of ``active`` (see ``targets``).
 
     ``lo``/``hi`` (R, n) optionally restrict each start to a sub-box. Returns
     every point visited whose slack went negative, plus the final points.
     """
+    active = list(range(len(prop.constraints))) if active is None else active
     lo = box.lo.expand_as(starts) if lo is None else lo
     hi = box.hi.expand_as(starts) if hi is None else hi
     width = (hi - lo).to(box.dtype)
     x = starts.to(box.dtype).clone()
+    aim = targets(network, prop, x, active).unsqueeze(1)
     found = []
     for t in range(steps):
         x.requires_grad_(True)
         with torch.enable_grad():
-            obj = prop.objective(network.logits(x).double(), active)
-            (g,) = torch.autograd.grad(obj.sum(), x)
+            own = prop.slacks(network.logits(x).double(), active).gather(1, aim)[:, 0]
+            (g,) = torch.autograd.grad(torch.nan_to_num(own).sum(), x)
         x = x.detach()
-        bad = obj.detach() < 0
+        bad = own.detach() < 0
         if bad.any():
             found.append(x[bad])
         step = 0.2 * (1 - t / steps) + 0.01          # fraction of the width
@@ -96,9 +117,13 @@ def pgd(network, prop, box: Box, starts: torch.Tensor, *, steps: int = 30,
     return torch.cat(found + [x.detach()])
 
 
-def confirm(net, prop, points: torch.Tensor, input_shape, limit: int = 5) -> list:
-    """Run the real network on the most promising points, one at a time, as a
-    student would, and keep those whose output breaks the property."""
+def confirm(net, prop, box: Box, points: torch.Tensor, input_shape, limit: int = 5) -> list:
+    """Run the real network on the most promising points of the box, one at a
+    time, as a student would, and keep those whose output breaks the property.
+
+    This is the only way a counterexample is made: a point outside [lb, ub]
+    (see ``Box.empty``) is never one."""
+    points = points[box.contains(points)]
     if points.numel() == 0:
         return []
     network = prop.network

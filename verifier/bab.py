@@ -29,9 +29,12 @@ from verifier import attack, rounding
 
 
 class Outcome:
-    def __init__(self, status, boxes, *, cexs=(), worst=None, reason=""):
+    """``rigorous``: for a pass, whether every box was closed with the rigorous
+    rounding margin (see ``verifier.rounding``)."""
+
+    def __init__(self, status, boxes, *, cexs=(), worst=None, reason="", rigorous=True):
         self.status, self.boxes, self.cexs = status, boxes, list(cexs)
-        self.worst, self.reason = worst, reason
+        self.worst, self.reason, self.rigorous = worst, reason, rigorous
 
 
 def _full(base: torch.Tensor, free: torch.Tensor, sub: torch.Tensor) -> torch.Tensor:
@@ -49,9 +52,10 @@ def _progress_bar(progress):
                            "|{bar:20}| {elapsed} {postfix}")
 
 
-def branch_and_bound(ctx, root_cert: torch.Tensor, *, branching: str = "widest",
-                     max_boxes: int = 2_000_000) -> Outcome:
-    """``root_cert`` (1, K): certified slacks of ``ctx.active`` on the whole box."""
+def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
+                     branching: str = "widest", max_boxes: int = 2_000_000) -> Outcome:
+    """``root_cert``, ``root_rcert`` (1, K): certified slacks of ``ctx.active`` on the
+    whole box, with the margin used and with the rigorous margin."""
     dev = ctx.bounder.device
     base_lb, base_ub = ctx.proof_lb.to(dev), ctx.proof_ub.to(dev)
     free = ((base_ub - base_lb) > 0).nonzero().flatten()
@@ -64,7 +68,8 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, *, branching: str = "widest",
     use_grad = branching == "smear" and k > 1
 
     lo, hi = base_lb[free].unsqueeze(0), base_ub[free].unsqueeze(0)
-    cert = root_cert.to(dev)
+    cert, rcert = root_cert.to(dev), root_rcert.to(dev)
+    rigorous = True
     depth = torch.zeros(1, dtype=torch.float64, device=dev)
     score = (hi - lo) / root_width            # widest-first until gradients exist
     gen = ctx.gen
@@ -98,7 +103,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, *, branching: str = "widest",
             c_lo = torch.cat([p_lo, right_lo])
             c_hi = torch.cat([left_hi, p_hi])
             c_depth = depth[sel].repeat(2) + 1
-            parent_cert = cert[sel].repeat(2, 1)
+            parent_cert, parent_rcert = cert[sel].repeat(2, 1), rcert[sel].repeat(2, 1)
             full_lo, full_hi = _full(base_lb, free, c_lo), _full(base_ub, free, c_hi)
 
             # Cheap attack: the children's centres.
@@ -112,7 +117,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, *, branching: str = "widest",
                 full_hi.requires_grad_(True)
             L, _ = ctx.bounder.bounds(full_lo, full_hi, C, grad=use_grad)
             err, mag = rounding.forward_error(ctx.network, full_lo.detach(), full_hi.detach())
-            c_cert = ctx.prop.certify(L, err, mag, ctx.active)
+            c_cert, c_rcert = ctx.prop.certify(L, err, mag, ctx.active)
             if use_grad:
                 g_lo, g_hi = torch.autograd.grad(c_cert.amin(1).sum(),
                                                  (full_lo, full_hi), allow_unused=True)
@@ -123,8 +128,11 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, *, branching: str = "widest",
                                       c_score, (c_hi - c_lo) / root_width)
             else:
                 c_score = (c_hi - c_lo) / root_width
-            c_cert = torch.maximum(c_cert, parent_cert)   # a parent's proof holds on its children
+            # A parent's proof holds on its children. (NaN never proves: NaN > 0 is false.)
+            c_cert = torch.maximum(c_cert, parent_cert)
+            c_rcert = torch.maximum(c_rcert.detach(), parent_rcert)
             done = (c_cert > 0).all(1)
+            rigorous = rigorous and bool((c_rcert[done] > 0).all())
             proved_now = torch.exp2(-c_depth[done]).sum().item()
             proved += proved_now
             boxes += 2 * take
@@ -134,6 +142,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, *, branching: str = "widest",
             lo = torch.cat([lo[keep], c_lo[open_]])
             hi = torch.cat([hi[keep], c_hi[open_]])
             cert = torch.cat([cert[keep], c_cert[open_]])
+            rcert = torch.cat([rcert[keep], c_rcert[open_]])
             depth = torch.cat([depth[keep], c_depth[open_]])
             score = torch.cat([score[keep], c_score[open_]])
 
@@ -153,7 +162,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, *, branching: str = "widest",
             per_parent = spent / take
             left = ctx.deadline - time.monotonic()
             batch = max(1, min(batch, int(left / max(per_parent, 1e-9))))
-        return Outcome("pass", boxes)
+        return Outcome("pass", boxes, rigorous=rigorous)
     finally:
         bar.close()
 
@@ -163,7 +172,7 @@ def _attack_centres(ctx, full_lo, full_hi):
     s = attack.scores(ctx.network, ctx.prop, centres)
     bad = s < 1e-6
     if bad.any():
-        return attack.confirm(ctx.net, ctx.prop, centres[bad], ctx.input_shape)
+        return attack.confirm(ctx.net, ctx.prop, ctx.box, centres[bad], ctx.input_shape)
     return []
 
 
@@ -178,5 +187,5 @@ def _attack_boxes(ctx, base_lb, base_ub, free, lo, hi, cert, gen, n: int = 16):
                      lo=b_lo, hi=b_hi, active=ctx.active)
     s = attack.scores(ctx.network, ctx.prop, pts)
     if (s < 1e-6).any():
-        return attack.confirm(ctx.net, ctx.prop, pts[s < 1e-6], ctx.input_shape)
+        return attack.confirm(ctx.net, ctx.prop, ctx.box, pts[s < 1e-6], ctx.input_shape)
     return []

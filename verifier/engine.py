@@ -47,15 +47,33 @@ def _check_options(counterexamples, timeout, input_shape, n_in, progress):
         raise TypeError(f"progress must be True, False or None (auto); got {progress!r}")
     if input_shape is None:
         return (1, n_in)
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple of ints such as (1, {n_in}); "
-                        f"got {input_shape!r}") from None
+    if isinstance(input_shape, torch.Size):
+        input_shape = tuple(input_shape)
+    if not isinstance(input_shape, (tuple, list)) or not input_shape or any(
+            isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1
+            for s in input_shape):
+        raise TypeError(f"input_shape must be a tuple of positive ints such as (1, {n_in}); "
+                        f"got {input_shape!r}")
+    shape = tuple(int(s) for s in input_shape)
     if math.prod(shape) != n_in:
         raise ValueError(f"input_shape {shape} has {math.prod(shape)} elements but the "
                          f"network's first Linear layer takes {n_in} inputs")
     return shape
+
+
+def _input_box(network, x_specs):
+    """``x_specs`` -> ``(lb, ub)`` float64 and the box a proof must cover (see
+    ``rounding.float_enclosure``)."""
+    lb, ub = specs.parse_spec(x_specs, network.n_in, "x_specs", allow_inf=False,
+                              what="inputs")
+    big = torch.finfo(network.dtype).max
+    out = (lb.abs() > big) | (ub.abs() > big)
+    if out.any():
+        i = int(out.nonzero()[0])
+        raise ValueError(f"x_specs[{i}] = ({lb[i].item():g}, {ub[i].item():g}) leaves the "
+                         f"range of {str(network.dtype).replace('torch.', '')} numbers "
+                         f"(about ±{big:.3g}), which the network computes in")
+    return (lb, ub) + rounding.float_enclosure(lb, ub, network.dtype)
 
 
 def _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed):
@@ -67,9 +85,7 @@ def _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed):
                                      network.n_in, progress)
     ctx.deadline = t0 + float(timeout)
     ctx.progress = progress
-    ctx.lb, ctx.ub = specs.parse_spec(x_specs, network.n_in, "x_specs",
-                                      allow_inf=False, what="inputs")
-    ctx.proof_lb, ctx.proof_ub = rounding.float_enclosure(ctx.lb, ctx.ub, network.dtype)
+    ctx.lb, ctx.ub, ctx.proof_lb, ctx.proof_ub = _input_box(network, x_specs)
     ctx.box = attack.Box(ctx.lb, ctx.ub, network.dtype, network.device)
     ctx.gen = torch.Generator().manual_seed(seed)
     return ctx
@@ -94,13 +110,24 @@ def _output_bounds(network, L, U, idx):
     return softmax.softmax_bounds(lo, hi, L[:, m:], U[:, m:], idx)
 
 
-def _finish(ctx, status, message, method, counterexamples, cexs=(), boxes=0):
+def _finish(ctx, status, message, method, counterexamples, cexs=(), boxes=0,
+            rigorous=True):
     cexs = list(cexs)
     if counterexamples is not None:
         counterexamples.extend(cexs)
+    rounding_ = None
+    if status == "pass":
+        rounding_ = "rigorous" if rigorous else "estimated"
+        if not rigorous:
+            message += (f"; this proves it for exact arithmetic: the rounding of "
+                        f"{str(ctx.network.dtype).replace('torch.', '')} was only "
+                        f"estimated (at most {ctx.prop.estimate(ctx.active):.2g} at the "
+                        "points tried), as the rigorous bound is too loose for a "
+                        "network this wide")
     return VerificationResult(status, message=message, lower=ctx.lower, upper=ctx.upper,
                               counterexamples=cexs, method=method,
-                              time=time.monotonic() - ctx.t0, boxes=boxes)
+                              time=time.monotonic() - ctx.t0, boxes=boxes,
+                              rounding=rounding_)
 
 
 def _pass_message(ctx):
@@ -135,6 +162,13 @@ def _gap_message(ctx, worst, boxes, cex_note):
             c = ctx.prop.constraints[k]
             parts.append(f"{c}: {c.bound_text(w)}")
     gap = "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
+    empty = ctx.box.empty.nonzero().flatten().tolist()
+    if empty:
+        i = empty[0]
+        cex_note = (f"no counterexample can exist: x_specs[{i}] = ({ctx.lb[i].item():.9g}, "
+                    f"{ctx.ub[i].item():.9g}) holds no "
+                    f"{str(ctx.network.dtype).replace('torch.', '')} number, so the "
+                    "network can take no input of the box")
     return f"could not prove {gap} after {boxes} boxes; {cex_note}"
 
 
@@ -145,10 +179,11 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     ctx.lower = ctx.upper = None
     everything = list(range(len(constraints)))
 
-    # 1. Cheap samples.
+    # 1. Cheap samples; they also check that the network runs as traced, and
+    #    measure its float error (for proof margins).
     pts = attack.samples(ctx.box, ctx.gen)
-    prop.observe(ctx.net, pts, ctx.input_shape)   # float error, for proof margins
-    cexs = attack.confirm(ctx.net, prop, pts, ctx.input_shape) if constraints else []
+    prop.observe(network_mod.check_runs_as_traced(ctx.net, network, pts, ctx.input_shape))
+    cexs = attack.confirm(ctx.net, prop, ctx.box, pts, ctx.input_shape) if constraints else []
     if cexs:
         return _finish(ctx, "fail", _fail_message(ctx, cexs[0]), "sampling",
                        counterexamples, cexs)
@@ -177,17 +212,22 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     else:  # not expected with the constraint kinds we have; stay general
         con_L, _ = bounder.bounds(plb, pub, rows, method=first)
     err, mag = rounding.forward_error(network, plb, pub)
-    cert = prop.certify(con_L, err, mag, everything)
-    ctx.active = [k for k in everything if cert[0, k] <= 0]
-    cert = cert[:, ctx.active]
+    cert, rcert = prop.certify(con_L, err, mag, everything)
+    # Open unless proved; a NaN certificate proves nothing (NaN > 0 is false).
+    ctx.active = [k for k in everything if not cert[0, k] > 0]
     if not ctx.active:
-        return _finish(ctx, "pass", _pass_message(ctx), first, counterexamples)
+        ctx.active = everything
+        return _finish(ctx, "pass", _pass_message(ctx), first, counterexamples,
+                       rigorous=bool((rcert > 0).all()))
+    cert, rcert = cert[:, ctx.active], rcert[:, ctx.active]
 
-    # 3. PGD.
+    # 3. PGD, each start chasing one open constraint; at least one start each.
     starts = torch.cat([attack.samples(ctx.box, ctx.gen, n_random=15, max_corners=0),
                         pts[torch.argsort(attack.scores(network, prop, pts, ctx.active))[:16]]])
+    if starts.shape[0] < len(ctx.active):
+        starts = starts.repeat(len(ctx.active) // starts.shape[0] + 1, 1)
     found = attack.pgd(network, prop, ctx.box, starts, steps=40, active=ctx.active)
-    cexs = attack.confirm(ctx.net, prop, found, ctx.input_shape)
+    cexs = attack.confirm(ctx.net, prop, ctx.box, found, ctx.input_shape)
     if cexs:
         return _finish(ctx, "fail", _fail_message(ctx, cexs[0]), "PGD attack",
                        counterexamples, cexs)
@@ -199,20 +239,21 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     if alpha and method != "IBP" and any(m == "relu" for m in network.layers) \
             and 40 * crown_time < 0.25 * left:
         La, _ = bounder.bounds(plb, pub, prop.rows(ctx.active), method="alpha-CROWN")
-        cert_a = prop.certify(La, err, mag, ctx.active)
-        cert = torch.maximum(cert, cert_a)
+        cert_a, rcert_a = prop.certify(La, err, mag, ctx.active)
+        cert, rcert = torch.maximum(cert, cert_a), torch.maximum(rcert, rcert_a)
         used = "alpha-CROWN"
         if (cert > 0).all():
             return _finish(ctx, "pass", "proved for every input in the box, with "
-                           "alpha-CROWN's tighter bounds", used, counterexamples)
+                           "alpha-CROWN's tighter bounds", used, counterexamples,
+                           rigorous=bool((rcert > 0).all()))
 
     # 5. Branch and bound.
-    out = bab.branch_and_bound(ctx, cert, branching=branching)
+    out = bab.branch_and_bound(ctx, cert, rcert, branching=branching)
     label = f"{used} + BaB ({out.boxes} boxes)"
     if out.status == "pass":
         return _finish(ctx, "pass", f"proved for every input in the box, after "
                        f"splitting it into {out.boxes} boxes", label, counterexamples,
-                       boxes=out.boxes)
+                       boxes=out.boxes, rigorous=out.rigorous)
     if out.status == "fail":
         return _finish(ctx, "fail", _fail_message(ctx, out.cexs[0]), label + ", attack",
                        counterexamples, out.cexs, boxes=out.boxes)
@@ -273,23 +314,26 @@ def output_bounds(net, x_specs, method: str = "CROWN"):
     For a network ending in softmax these bound the probabilities, from CROWN
     bounds on the logits and on their differences (see ``verifier.softmax``).
     These are bounds of the exact function; the float network can differ from
-    it by rounding (about 1e-6 for float32).
+    it by rounding (about 1e-6 for float32). A bound that cannot be computed
+    (the arithmetic overflowed) is returned as -inf / +inf, never NaN.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     network = network_mod.cached(net)
-    lb, ub = specs.parse_spec(x_specs, network.n_in, "x_specs", allow_inf=False,
-                              what="inputs")
-    lb, ub = rounding.float_enclosure(lb, ub, network.dtype)
+    lb, ub, plb, pub = _input_box(network, x_specs)
+    box = attack.Box(lb, ub, network.dtype, network.device)
+    pts = attack.samples(box, torch.Generator().manual_seed(0), n_random=8, max_corners=16)
+    network_mod.check_runs_as_traced(net, network, pts, (1, network.n_in))
     bounder = network.bounder()
     rep, idx = _report_rows(network)
+    plb, pub = plb.unsqueeze(0), pub.unsqueeze(0)
     if method == "alpha-CROWN":
         # alpha-CROWN optimises lower bounds only: ask for -C's lower bounds too.
-        L, _ = bounder.bounds(lb.unsqueeze(0), ub.unsqueeze(0), torch.cat([rep, -rep]),
-                              method=method)
+        L, _ = bounder.bounds(plb, pub, torch.cat([rep, -rep]), method=method)
         L, U = L[:, :rep.shape[0]], -L[:, rep.shape[0]:]
     else:
-        L, U = bounder.bounds(lb.unsqueeze(0), ub.unsqueeze(0), rep, method=method,
-                              upper=True)
+        L, U = bounder.bounds(plb, pub, rep, method=method, upper=True)
     lo, hi = _output_bounds(network, L, U, idx)
-    return lo[0].cpu(), hi[0].cpu()
+    lo, hi = lo[0].cpu(), hi[0].cpu()
+    return (torch.where(torch.isnan(lo), -math.inf, lo),
+            torch.where(torch.isnan(hi), math.inf, hi))

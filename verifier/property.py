@@ -70,52 +70,69 @@ class Constraint:
         p_hi = torch.exp(-torch.logsumexp(torch.cat([ones, L], 1), dim=1))
         return self.t - p_hi
 
-    def margin(self, err, mag, u, obs_out, obs_logit) -> torch.Tensor:
-        """Slack a proof needs so that the float network agrees, per box (B,).
+    def margins(self, err, mag, u, obs_out, obs_logit, exact_dtype: bool):
+        """Slack a proof needs so that the float network agrees, per box: ``(used, rig)``.
 
-        ``min(rigorous, observed)``: the rigorous worst-case rounding bound of
-        ``verifier.rounding`` when it is small (small nets), else
+        ``rig`` (B,) is the rigorous worst-case rounding bound of
+        ``verifier.rounding``; infinite where the float network may overflow.
+        ``used`` is ``rig`` when that is affordable, else the estimate
         ``max(1e-6 (1 + |t|), 4 x the largest float error observed)`` at the
         sampled points (``obs_out``: outputs, ``obs_logit``: logits, from
-        ``Property.observe``). See ``verifier.rounding`` for why.
+        ``Property.observe``); never below ``rig``'s when ``rig`` is infinite, and
+        always ``rig`` for float64 networks (``exact_dtype``), where it is tiny.
         """
         floor = 1e-6 * (1 + abs(self.t))
         if self.kind == "argmax":
             rig = 2 * err.amax(1)
             if self.softmax:  # p_label > p_j in float needs a bit more
                 rig = rig + 4 * rounding.softmax_margin(err, mag, u)
-            emp = max(floor, 8 * float(obs_logit.max()))
-            return torch.clamp(rig, max=emp) + _CUSHION * (1 + mag.amax(1))
-        if not self.softmax:
+            est = max(floor, 8 * float(obs_logit.max()))
+            cushion = _CUSHION * (1 + mag.amax(1))
+        elif not self.softmax:
             rig = err[:, self.i]
-            emp = max(floor, 4 * float(obs_out[self.i]))
-            return torch.clamp(rig, max=emp) + _CUSHION * (1 + abs(self.t) + mag[:, self.i])
-        rig = rounding.softmax_margin(err, mag, u)
-        emp = max(floor, 4 * float(obs_out[self.i]))
-        return torch.clamp(rig, max=emp) + _CUSHION
+            est = max(floor, 4 * float(obs_out[self.i]))
+            cushion = _CUSHION * (1 + abs(self.t) + mag[:, self.i])
+        else:
+            rig = rounding.softmax_margin(err, mag, u)
+            est = max(floor, 4 * float(obs_out[self.i]))
+            cushion = _CUSHION
+        rig = torch.where(torch.isfinite(rig), rig, torch.full_like(rig, math.inf))
+        used = rig if exact_dtype else torch.where(torch.isfinite(rig),
+                                                   torch.clamp(rig, max=est), rig)
+        return used + cushion, rig + cushion
 
-    def certified(self, L, err, mag, u, obs_out, obs_logit) -> torch.Tensor:
-        return self.slack_bound(L) - self.margin(err, mag, u, obs_out, obs_logit)
+    def certified(self, L, err, mag, u, obs_out, obs_logit, exact_dtype=False):
+        """Certified slacks ``(cert, rcert)`` (B,): with the margin used, and with the
+        rigorous margin. A positive ``cert`` proves the constraint on that box (for
+        exact arithmetic); a positive ``rcert`` also for the float network."""
+        slack = self.slack_bound(L)
+        used, rig = self.margins(err, mag, u, obs_out, obs_logit, exact_dtype)
+        return slack - used, slack - rig
 
     # -- concrete points -----------------------------------------------------
     def objective(self, z: torch.Tensor) -> torch.Tensor:
-        """Slack at concrete logits z (B, m); negative suggests a violation."""
+        """Slack at concrete logits z (B, m); negative suggests a violation. A NaN
+        anywhere (the float network overflowed) counts as a violation: -inf."""
         if self.kind == "argmax":
             diff = z[:, [self.i]] - z
             diff[:, self.i] = math.inf
-            return diff.amin(1)
-        if not self.softmax:
-            return z[:, self.i] - self.t if self.kind == "lower" else self.t - z[:, self.i]
-        logp = torch.log_softmax(z, dim=1)[:, self.i]
-        if self.kind == "lower":
-            return logp - math.log(self.t)
-        return math.log(self.t) - logp
+            out = diff.amin(1)
+        elif not self.softmax:
+            out = z[:, self.i] - self.t if self.kind == "lower" else self.t - z[:, self.i]
+        else:
+            logp = torch.log_softmax(z, dim=1)[:, self.i]
+            out = logp - math.log(self.t) if self.kind == "lower" else math.log(self.t) - logp
+        nan = torch.isnan(z).any(1) | torch.isnan(out)
+        return torch.where(nan, torch.full_like(out, -math.inf), out)
 
     def violated(self, y: torch.Tensor) -> bool:
-        """Is the real output ``y`` (1, m) a violation, compared as a student would?"""
+        """Is the real output ``y`` (1, m) a violation, compared as a student would?
+        A NaN output satisfies no bound: ``nan >= t`` and ``nan <= t`` are both false."""
         if self.kind == "argmax":
-            return int(y.argmax(dim=1).item()) != self.i
+            return bool(torch.isnan(y).any()) or int(y.argmax(dim=1).item()) != self.i
         v = y[0, self.i]
+        if torch.isnan(v):
+            return True
         t_own = torch.tensor(self.t, dtype=y.dtype).item()
         v64 = v.double().item()
         if self.kind == "lower":
@@ -124,14 +141,20 @@ class Constraint:
 
 
 def from_y_specs(lb: torch.Tensor, ub: torch.Tensor, softmax: bool) -> list:
-    """One constraint per finite, non-trivial side of ``y_specs``."""
+    """One constraint per finite, non-trivial side of ``y_specs``.
+
+    A probability is never below 0 nor above 1, in exact arithmetic and in float
+    (``softmax`` divides each exp by a sum that includes it), so for a network
+    ending in softmax ``p >= t`` with ``t <= 0`` and ``p <= t`` with ``t >= 1``
+    hold everywhere and need no proof.
+    """
     m = lb.shape[0]
     out = []
     for i in range(m):
         lo, hi = float(lb[i]), float(ub[i])
         if math.isfinite(lo) and not (softmax and lo <= 0.0):
             out.append(Constraint("lower", i, lo, m, softmax))
-        if math.isfinite(hi) and not (softmax and hi >= 1.5):
+        if math.isfinite(hi) and not (softmax and hi >= 1.0):
             out.append(Constraint("upper", i, hi, m, softmax))
     return out
 
@@ -147,32 +170,49 @@ class Property:
         self.constraints = constraints
         self.network = network
         self.u = rounding.unit_roundoff(network.dtype, network.device)
+        self.exact_dtype = network.dtype == torch.float64
         self.obs_out = torch.zeros(network.n_out, dtype=torch.float64)
         self.obs_logit = torch.zeros(network.n_out, dtype=torch.float64)
 
-    def observe(self, net, x: torch.Tensor, input_shape) -> None:
-        """Measure the float error of the real network at points ``x`` (K, n)."""
-        self.obs_out, self.obs_logit = rounding.observed_error(
-            net, self.network, x, input_shape)
+    def observe(self, errors) -> None:
+        """Take the float errors seen at sampled points: ``(out, logit)`` from
+        ``verifier.network.check_runs_as_traced``."""
+        self.obs_out, self.obs_logit = errors
 
     def rows(self, active: list) -> torch.Tensor:
         return torch.cat([self.constraints[k].rows for k in active], 0)
 
-    def certify(self, L: torch.Tensor, err, mag, active: list) -> torch.Tensor:
-        """Row lower bounds (B, sum r_k) -> certified slacks (B, len(active))."""
-        out, s = [], 0
+    def certify(self, L: torch.Tensor, err, mag, active: list):
+        """Row lower bounds (B, sum r_k) -> certified slacks ``(cert, rcert)``, each
+        (B, len(active)); see ``Constraint.certified``."""
+        cert, rcert, s = [], [], 0
         for k in active:
             c = self.constraints[k]
             r = c.rows.shape[0]
-            out.append(c.certified(L[:, s:s + r], err, mag, self.u,
-                                   self.obs_out, self.obs_logit))
+            a, b = c.certified(L[:, s:s + r], err, mag, self.u, self.obs_out,
+                               self.obs_logit, self.exact_dtype)
+            cert.append(a)
+            rcert.append(b)
             s += r
-        return torch.stack(out, 1)
+        return torch.stack(cert, 1), torch.stack(rcert, 1)
+
+    def estimate(self, active: list) -> float:
+        """The largest estimated rounding margin among ``active`` constraints (the
+        margin a proof used where the rigorous one was too loose)."""
+        floor = [1e-6 * (1 + abs(self.constraints[k].t)) for k in active]
+        seen = 8 * float(self.obs_logit.max()) if any(
+            self.constraints[k].kind == "argmax" for k in active) \
+            else 4 * float(self.obs_out.max())
+        return max(floor + [seen])
+
+    def slacks(self, z: torch.Tensor, active: list | None = None) -> torch.Tensor:
+        """Concrete slack of each constraint at logits z: (B, len(active))."""
+        ks = range(len(self.constraints)) if active is None else active
+        return torch.stack([self.constraints[k].objective(z) for k in ks], 1)
 
     def objective(self, z: torch.Tensor, active: list | None = None) -> torch.Tensor:
         """min over constraints of the concrete slack, (B,)."""
-        ks = range(len(self.constraints)) if active is None else active
-        return torch.stack([self.constraints[k].objective(z) for k in ks], 1).amin(1)
+        return self.slacks(z, active).amin(1)
 
     def violations(self, y: torch.Tensor) -> list:
         return [c for c in self.constraints if c.violated(y)]

@@ -15,10 +15,15 @@ class VerificationResult:
     box (None if we found a counterexample before bounding), ``counterexamples``
     are inputs shaped for ``net(...)``, ``method`` says how the answer was
     reached, ``time`` is in seconds and ``message`` explains the verdict.
+
+    ``rounding`` says what a pass proves: "rigorous" when it holds for the
+    network as it runs, floating-point rounding included; "estimated" when the
+    proof is for exact arithmetic and float rounding was bounded only by an
+    estimate (the message then gives it); None for "fail" and "unknown".
     """
 
     def __init__(self, status, *, message="", lower=None, upper=None,
-                 counterexamples=None, method="", time=0.0, boxes=0):
+                 counterexamples=None, method="", time=0.0, boxes=0, rounding=None):
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}; got {status!r}")
         self.status = status
@@ -29,6 +34,7 @@ class VerificationResult:
         self.method = method
         self.time = time
         self.boxes = boxes
+        self.rounding = rounding
 
     def __eq__(self, other):
         if isinstance(other, str):

@@ -12,14 +12,19 @@ contradicted by ``net(x)`` right at the edge of the spec. Two estimates:
    lines up with the weights' signs: for a 784-128-64-10 MNIST net it is ~1e-2
    on the logits, far above the ~1e-6 float32 really makes there, and would make
    the MNIST exercise unprovable.
-2. Observed (``observed_error``): the largest difference between the real
-   network and the exact (float64) function at the points we sampled anyway.
+2. Observed (``verifier.network.check_runs_as_traced``): the largest difference
+   between the real network and the exact (float64) function at the points we
+   sampled anyway.
 
-A constraint's margin (``verifier.property.Constraint.margin``) is
-``min(rigorous, max(1e-6 (1 + |t|), 4 x observed))``: fully rigorous whenever
-that is affordable, and otherwise a safety factor of 4 over what float32 was
-seen to do, with an absolute floor. The proof itself is always sound for the
-exact function; only the float agreement within that margin is empirical.
+A constraint's margin (``verifier.property.Constraint.margin``) is the rigorous
+bound whenever that is small enough for a proof. Otherwise (wide layers) the
+proof uses ``max(1e-6 (1 + |t|), 4 x observed)``, a safety factor of 4 over what
+float32 was seen to do, with an absolute floor, and the verdict says so: such a
+pass is a proof for exact arithmetic, and ``VerificationResult.rounding`` is
+"estimated" (it is "rigorous" when every part of the proof used the rigorous
+bound). float64 networks always get the rigorous bound, which is tiny there.
+Where the float network may overflow (a partial sum can leave the dtype's range)
+the rigorous bound is infinite and nothing is proved.
 
 The rigorous bound uses the textbook error analysis of a dot product (Higham,
 Accuracy and Stability of Numerical Algorithms, 3.1): for any summation order
@@ -47,37 +52,46 @@ def unit_roundoff(dtype: torch.dtype, device: torch.device) -> float:
 
 
 def _gamma(k: int, u: float) -> float:
-    return k * u / (1 - k * u)
+    """Higham's gamma_k; infinite once k u >= 1, where the analysis says nothing."""
+    return k * u / (1 - k * u) if k * u < 1 else float("inf")
 
 
 def forward_error(network, lb: torch.Tensor, ub: torch.Tensor):
     """For each box: ``(err, mag)``, each (B, n_out) float64.
 
     ``err`` bounds |float network(x) - exact network(x)| for every x in the box
-    (pre-softmax outputs); ``mag`` bounds |exact network(x)| there.
+    (pre-softmax outputs); ``mag`` bounds |exact network(x)| there. Where a sum
+    inside some layer could leave the dtype's finite range (overflow to inf or
+    NaN), ``err`` is infinite for that box: nothing can be said of the float network.
     """
     u = unit_roundoff(network.dtype, network.device)
+    fmax = torch.finfo(network.dtype).max
     lo = lb.to(network.device, torch.float64)
     hi = ub.to(network.device, torch.float64)
     err = torch.zeros_like(lo)
+    overflow = torch.zeros(lo.shape[0], dtype=torch.bool, device=lo.device)
     for layer in network.layers:
         if layer == "relu":
             lo, hi = lo.clamp(min=0), hi.clamp(min=0)
             continue
-        W = layer.weight.detach().to(torch.float64)
-        b = layer.bias.detach().to(torch.float64) if layer.bias is not None else None
+        W = layer.weight.to(torch.float64)
+        b = layer.bias.to(torch.float64) if layer.bias is not None else None
         absW = W.abs()
         mag = torch.maximum(lo.abs(), hi.abs())
         centre, radius = (lo + hi) / 2, (hi - lo) / 2
         out_c = centre @ W.T + (b if b is not None else 0.0)
         out_r = radius @ absW.T
+        # Every partial sum of the float dot product is at most this in magnitude.
+        partial = (mag + err) @ absW.T + (b.abs() if b is not None else 0.0)
+        overflow |= ~(partial < fmax / 2).all(1)
         g = _gamma(layer.in_features + 2, u)
-        round_err = g * ((mag + err) @ absW.T + (b.abs() if b is not None else 0.0))
-        err = err @ absW.T + round_err
+        err = err @ absW.T + g * partial
         lo, hi = out_c - out_r, out_c + out_r
     # Cushion for IBP's own float64 rounding, which is ~1e-16 relative.
     mag = torch.maximum(lo.abs(), hi.abs())
-    return err * (1 + 1e-6) + 1e-12 * (1 + mag), mag
+    err = err * (1 + 1e-6) + 1e-12 * (1 + mag)
+    err[overflow] = float("inf")
+    return torch.where(torch.isnan(err), torch.full_like(err, float("inf")), err), mag
 
 
 def softmax_margin(err: torch.Tensor, mag: torch.Tensor, u: float) -> torch.Tensor:
@@ -109,26 +123,3 @@ def float_enclosure(lb: torch.Tensor, ub: torch.Tensor, dtype: torch.dtype):
     lo = lb.to(dtype).to(torch.float64)
     hi = ub.to(dtype).to(torch.float64)
     return torch.minimum(lo, lb), torch.maximum(hi, ub)
-
-
-def observed_error(net, network, x: torch.Tensor, input_shape):
-    """Largest |real network - exact function| at points ``x`` (K, n), per output.
-
-    Returns ``(out, logit)``: errors of the network's outputs (probabilities if
-    it ends in softmax) and of its logits, each (n_out,) float64.
-    """
-    with torch.no_grad():
-        xf = x.to(network.device, network.dtype)
-        y = net(xf.reshape(xf.shape[0], *input_shape[1:])).double()
-        z = network.logits(xf).double()
-        z64 = xf.double()
-        for layer in network.layers:
-            if layer == "relu":
-                z64 = torch.relu(z64)
-            else:
-                b = layer.bias.double() if layer.bias is not None else None
-                z64 = torch.nn.functional.linear(z64, layer.weight.double(), b)
-        y64 = torch.softmax(z64, dim=1) if network.softmax else z64
-        out = (y.reshape(y64.shape) - y64).abs().amax(0)
-        logit = (z - z64).abs().amax(0)
-    return out.cpu(), logit.cpu()

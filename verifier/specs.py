@@ -1,7 +1,8 @@
 """Read and check the user's ``x_specs`` / ``y_specs``.
 
 A spec is one ``(lb, ub)`` pair per dimension: a list of pairs, a tuple of pairs,
-a numpy array of shape ``(n, 2)`` or a tensor of shape ``(n, 2)``. We turn it into
+a numpy array of shape ``(n, 2)`` or a tensor of shape ``(n, 2)`` (for two
+dimensions only a list or tuple of pairs: a 2 x 2 array could be either way round). We turn it into
 two float64 tensors ``lb, ub`` of shape ``(n,)`` and say exactly what is wrong
 otherwise (which index, what was expected).
 """
@@ -14,12 +15,21 @@ import numpy as np
 import torch
 
 
-def _as_rows(specs, name: str) -> list:
-    """Split a spec into its pairs, whatever container it came in."""
-    if isinstance(specs, (str, bytes, dict)) or specs is None:
-        raise TypeError(
-            f"{name} must be a list of (lb, ub) pairs, one per dimension; "
-            f"got {type(specs).__name__}")
+_AMBIGUOUS = (
+    "{name} is {what}, which reads two ways: as two (lb, ub) pairs, or as "
+    "[lower bounds, upper bounds]. For a network with 2 {dims} we cannot tell which "
+    "you mean, so give a list of (lb, ub) pairs, one per {dim}: e.g. "
+    "[(lb0, ub0), (lb1, ub1)]; from x_lb and x_ub use list(zip(x_lb, x_ub)), from "
+    "an array of (lb, ub) rows use A.tolist()")
+
+
+def _as_rows(specs, name: str, expected: int, what: str) -> list:
+    """Split a spec into its pairs, whatever container it came in.
+
+    Accepted: a list or tuple of pairs, or an array/tensor of shape (n, 2). An
+    array of shape (2, 2), or a list of two arrays of length 2, could be pairs
+    or [lower, upper] rows; with 2 dimensions that is refused, never guessed.
+    """
     if isinstance(specs, torch.Tensor):
         specs = specs.detach().cpu().numpy()
     if isinstance(specs, np.ndarray):
@@ -29,13 +39,20 @@ def _as_rows(specs, name: str) -> list:
             raise ValueError(
                 f"{name} as an array must have shape (n, 2), one (lb, ub) row per "
                 f"dimension; got shape {tuple(specs.shape)}{hint}")
+        if specs.shape == (2, 2) and expected == 2:
+            raise ValueError(_AMBIGUOUS.format(name=name, what="a 2 x 2 array",
+                                               dims=what, dim=what[:-1]))
         return list(specs)
-    try:
-        return list(specs)
-    except TypeError:
+    if not isinstance(specs, (list, tuple)):
         raise TypeError(
             f"{name} must be a list of (lb, ub) pairs, one per dimension; "
-            f"got {type(specs).__name__}") from None
+            f"got {type(specs).__name__}")
+    rows = list(specs)
+    if expected == 2 and len(rows) == 2 and any(
+            isinstance(r, (np.ndarray, torch.Tensor)) and len(r.reshape(-1)) == 2 for r in rows):
+        raise ValueError(_AMBIGUOUS.format(name=name, what="a list of two arrays",
+                                           dims=what, dim=what[:-1]))
+    return rows
 
 
 def _number(v, name: str, i: int, which: str) -> float:
@@ -60,7 +77,7 @@ def parse_spec(specs, expected: int, name: str, *, allow_inf: bool, what: str):
 
     ``what`` names the dimensions for error messages ("inputs", "outputs").
     """
-    rows = _as_rows(specs, name)
+    rows = _as_rows(specs, name, expected, what)
     if len(rows) != expected:
         raise ValueError(
             f"{name} has {len(rows)} (lb, ub) pairs but the network has {expected} "
@@ -80,6 +97,9 @@ def parse_spec(specs, expected: int, name: str, *, allow_inf: bool, what: str):
         if lb > ub:
             raise ValueError(f"{name}[{i}] has lb > ub: ({lb}, {ub}); expected "
                              "lb <= ub")
+        if lb == math.inf or ub == -math.inf:
+            raise ValueError(f"{name}[{i}] = ({lb}, {ub}) cannot hold for any finite "
+                             f"value; use (-inf, inf) to leave {what[:-1]} {i} unchecked")
         lbs.append(lb)
         ubs.append(ub)
     return (torch.tensor(lbs, dtype=torch.float64),
