@@ -152,6 +152,8 @@ def from_y_specs(lb: torch.Tensor, ub: torch.Tensor, softmax: bool) -> list:
     out = []
     for i in range(m):
         lo, hi = float(lb[i]), float(ub[i])
+        if softmax and m == 1:  # the one probability is exactly 1
+            lo, hi = (lo, hi) if lo > 1.0 or hi < 1.0 else (-math.inf, math.inf)
         if math.isfinite(lo) and not (softmax and lo <= 0.0):
             out.append(Constraint("lower", i, lo, m, softmax))
         if math.isfinite(hi) and not (softmax and hi >= 1.0):
