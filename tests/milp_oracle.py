@@ -17,12 +17,13 @@ from torch import nn
 
 
 def linear_layers(net: nn.Sequential):
-    """[(W, b), ...] float64, for a Sequential of Linear/ReLU alternating."""
+    """[(W, b), ...] float64, for a Sequential of Linear/ReLU alternating (no bias: b = 0)."""
     out = []
     for m in net:
         if isinstance(m, nn.Linear):
-            out.append((m.weight.detach().double().cpu().numpy(),
-                        m.bias.detach().double().cpu().numpy()))
+            W = m.weight.detach().double().cpu().numpy()
+            b = np.zeros(W.shape[0]) if m.bias is None else m.bias.detach().double().cpu().numpy()
+            out.append((W, b))
         elif not isinstance(m, nn.ReLU):
             raise TypeError(f"oracle handles Linear/ReLU only, got {type(m).__name__}")
     return out
@@ -93,9 +94,14 @@ def output_range(net: nn.Sequential, lb, ub):
         for sign in (1.0, -1.0):
             c = np.zeros(nvar)
             c[prev] = sign * W[i]
-            res = milp(c, integrality=np.array(integ), bounds=Bounds(var_lb, var_ub),
-                       constraints=cons,
-                       options={"mip_rel_gap": 1e-9, "presolve": True})
+            for presolve in (True, False):
+                # HiGHS's presolve (scipy 1.10) calls some tiny feasible MILPs
+                # infeasible (one unstable neuron, 1-1-1 nets); without it they solve.
+                res = milp(c, integrality=np.array(integ), bounds=Bounds(var_lb, var_ub),
+                           constraints=cons,
+                           options={"mip_rel_gap": 1e-9, "presolve": presolve})
+                if res.status == 0:
+                    break
             if res.status != 0:
                 raise RuntimeError(f"MILP failed: {res.message}")
             ends.append((sign * res.fun + b[i], res.x[:n0].copy()))

@@ -208,7 +208,8 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     lower_of.update({tuple((-r).tolist()): -U[:, k] for k, r in enumerate(rep)})
     rows = prop.rows(everything)
     if all(tuple(r.tolist()) in lower_of for r in rows):
-        con_L = torch.stack([lower_of[tuple(r.tolist())] for r in rows], 1)
+        con_L = torch.stack([lower_of[tuple(r.tolist())] for r in rows], 1) \
+            if rows.shape[0] else L[:, :0]
     else:  # not expected with the constraint kinds we have; stay general
         con_L, _ = bounder.bounds(plb, pub, rows, method=first)
     err, mag = rounding.forward_error(network, plb, pub)
@@ -220,6 +221,13 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
         return _finish(ctx, "pass", _pass_message(ctx), first, counterexamples,
                        rigorous=bool((rcert > 0).all()))
     cert, rcert = cert[:, ctx.active], rcert[:, ctx.active]
+    fixed = [k for k in ctx.active if prop.constraints[k].rows.shape[0] == 0]
+    if fixed:  # e.g. a softmax over one output, which is exactly 1 everywhere
+        c = prop.constraints[fixed[0]]
+        return _finish(ctx, "unknown", f"{c} does not hold in exact arithmetic (the "
+                       "output is the same for every input), yet the network's float "
+                       "output meets it, so there is no counterexample to show", first,
+                       counterexamples)
 
     # 3. PGD, each start chasing one open constraint; at least one start each.
     starts = torch.cat([attack.samples(ctx.box, ctx.gen, n_random=15, max_corners=0),

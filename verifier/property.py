@@ -119,6 +119,8 @@ class Constraint:
             out = diff.amin(1)
         elif not self.softmax:
             out = z[:, self.i] - self.t if self.kind == "lower" else self.t - z[:, self.i]
+        elif self.t <= 0:  # p <= t <= 0: no log of t; p > 0 breaks it (almost) everywhere
+            out = self.t - torch.softmax(z, dim=1)[:, self.i]
         else:
             logp = torch.log_softmax(z, dim=1)[:, self.i]
             out = logp - math.log(self.t) if self.kind == "lower" else math.log(self.t) - logp
