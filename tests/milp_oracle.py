@@ -29,11 +29,9 @@ def linear_layers(net: nn.Sequential):
     return out
 
 
-def output_range(net: nn.Sequential, lb, ub):
-    """Exact (min, argmin, max, argmax) of every output over the box.
-
-    Returns a list with one tuple per output.
-    """
+def _encode(net, lb, ub):
+    """The MILP encoding of the hidden layers: (A, row_lb, row_ub, var_lb, var_ub, integ,
+    prev, n0, (W, b)) with ``prev`` the variables of the last hidden layer's values."""
     layers = linear_layers(net)
     lb, ub = np.asarray(lb, float), np.asarray(ub, float)
     n0 = lb.size
@@ -52,7 +50,6 @@ def output_range(net: nn.Sequential, lb, ub):
         var_ub.extend(vub)
         integ.extend([1 if is_int else 0] * k)
         return idx
-
     for W, b in layers[:-1]:
         Wp, Wn = np.clip(W, 0, None), np.clip(W, None, 0)
         zl = Wp @ lo + Wn @ hi + b
@@ -86,25 +83,67 @@ def output_range(net: nn.Sequential, lb, ub):
     for i, r in enumerate(rows):
         for k, v in r.items():
             A[i, k] += v
+    return rows, row_lb, row_ub, var_lb, var_ub, integ, prev, n0, nvar, layers[-1]
+
+
+def _solve(c, integ, var_lb, var_ub, cons):
+    for presolve in (True, False):
+        # HiGHS's presolve (scipy 1.10) calls some tiny feasible MILPs
+        # infeasible (one unstable neuron, 1-1-1 nets); without it they solve.
+        res = milp(c, integrality=np.array(integ), bounds=Bounds(var_lb, var_ub),
+                   constraints=cons, options={"mip_rel_gap": 1e-9, "presolve": presolve})
+        if res.status == 0:
+            return res
+    raise RuntimeError(f"MILP failed: {res.message}")
+
+
+def output_range(net: nn.Sequential, lb, ub):
+    """Exact (min, argmin, max, argmax) of every output over the box.
+
+    Returns a list with one tuple per output.
+    """
+    rows, row_lb, row_ub, var_lb, var_ub, integ, prev, n0, nvar, (W, b) = _encode(net, lb, ub)
+    A = np.zeros((len(rows), nvar))
+    for i, r in enumerate(rows):
+        for k, v in r.items():
+            A[i, k] += v
     cons = [LinearConstraint(A, row_lb, row_ub)] if rows else []
-    W, b = layers[-1]
     results = []
     for i in range(W.shape[0]):
         ends = []
         for sign in (1.0, -1.0):
             c = np.zeros(nvar)
             c[prev] = sign * W[i]
-            for presolve in (True, False):
-                # HiGHS's presolve (scipy 1.10) calls some tiny feasible MILPs
-                # infeasible (one unstable neuron, 1-1-1 nets); without it they solve.
-                res = milp(c, integrality=np.array(integ), bounds=Bounds(var_lb, var_ub),
-                           constraints=cons,
-                           options={"mip_rel_gap": 1e-9, "presolve": presolve})
-                if res.status == 0:
-                    break
-            if res.status != 0:
-                raise RuntimeError(f"MILP failed: {res.message}")
+            res = _solve(c, integ, var_lb, var_ub, cons)
             ends.append((sign * res.fun + b[i], res.x[:n0].copy()))
         (mn, xmin), (mx, xmax) = ends
         results.append((mn, xmin, mx, xmax))
     return results
+
+
+def clause_min(net: nn.Sequential, lb, ub, C, d):
+    """Exact ``min over the box of max_j (C[j] . y(x) - d[j])`` and its argmin.
+
+    The "or" of the constraints C[j] . y >= d[j] holds on the whole box iff this is
+    >= 0. Epigraph form: minimise s subject to s >= C[j] . y - d[j] for every j.
+    """
+    rows, row_lb, row_ub, var_lb, var_ub, integ, prev, n0, nvar, (W, b) = _encode(net, lb, ub)
+    C, d = np.atleast_2d(np.asarray(C, float)), np.atleast_1d(np.asarray(d, float))
+    s = nvar
+    var_lb, var_ub, integ = var_lb + [-np.inf], var_ub + [np.inf], integ + [0]
+    CW, Cb = C @ W, C @ b
+    for j in range(C.shape[0]):   # s - CW_j . a >= Cb_j - d_j
+        r = {s: 1.0}
+        for p, w in zip(prev, CW[j]):
+            r[p] = r.get(p, 0.0) - w
+        rows.append(r)
+        row_lb.append(Cb[j] - d[j])
+        row_ub.append(np.inf)
+    A = np.zeros((len(rows), nvar + 1))
+    for i, r in enumerate(rows):
+        for k, v in r.items():
+            A[i, k] += v
+    c = np.zeros(nvar + 1)
+    c[s] = 1.0
+    res = _solve(c, integ, var_lb, var_ub, [LinearConstraint(A, row_lb, row_ub)])
+    return res.fun, res.x[:n0].copy()

@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from verifier import attack, bab, network as network_mod, property as property_mod
+from verifier import attack, bab, network as network_mod, outputs, property as property_mod
 from verifier import rounding, softmax, specs
 from verifier.bounds import METHODS
 from verifier.result import VerificationResult
@@ -147,12 +147,10 @@ def _fail_message(ctx, cex):
     broken = ctx.prop.violations(y)
     x = cex.flatten()
     xs = ", ".join(f"{v:.4g}" for v in x[:4].tolist()) + (", ..." if x.numel() > 4 else "")
-    ys = y.flatten()
-    if broken and broken[0].kind == "argmax":
-        return (f"counterexample x = [{xs}] is classified as {int(y.argmax(1))}, "
-                f"not {broken[0].i}")
-    c = broken[0]
-    return f"counterexample x = [{xs}] gives y[{c.i}] = {ys[c.i].item():.6g}, breaking {c}"
+    if broken[0].kind in ("linear", "clause"):
+        ys = ", ".join(f"{v:.6g}" for v in y.flatten()[:6].tolist())
+        return f"counterexample x = [{xs}] gives y = [{ys}], which {broken[0].describe(y)}"
+    return f"counterexample x = [{xs}] {broken[0].describe(y)}"
 
 
 def _gap_message(ctx, worst, boxes, cex_note):
@@ -277,7 +275,9 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
     """Check that every input in the box ``x_specs`` gives outputs within ``y_specs``.
 
     ``x_specs``: one ``(lb, ub)`` pair per input (finite); ``y_specs``: one
-    ``(lb, ub)`` pair per output (``±inf`` allowed). The answer is "pass" only
+    ``(lb, ub)`` pair per output (``±inf`` allowed), or a property built from
+    ``verifier.Y`` such as ``(Y[0] <= Y[1]) | (Y[2] >= 0.5)`` (see
+    ``verifier.outputs``). The answer is "pass" only
     when proved with sound bounds, "fail" only with a counterexample the real
     network confirms (also appended to ``counterexamples`` when a list is given),
     else "unknown" with what is left unproved. ``timeout`` in seconds;
@@ -290,9 +290,13 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if branching not in ("smear", "widest"):
         raise ValueError(f"branching must be 'smear' or 'widest'; got {branching!r}")
-    ylb, yub = specs.parse_spec(y_specs, ctx.network.n_out, "y_specs", allow_inf=True,
-                                what="outputs")
-    constraints = property_mod.from_y_specs(ylb, yub, ctx.network.softmax)
+    if isinstance(y_specs, outputs.Formula):
+        constraints = property_mod.from_formula(y_specs, ctx.network.n_out,
+                                                ctx.network.softmax)
+    else:
+        ylb, yub = specs.parse_spec(y_specs, ctx.network.n_out, "y_specs", allow_inf=True,
+                                    what="outputs")
+        constraints = property_mod.from_y_specs(ylb, yub, ctx.network.softmax)
     return _run(ctx, constraints, counterexamples, method=method, branching=branching,
                 alpha=method == "alpha-CROWN")
 

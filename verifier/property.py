@@ -15,6 +15,10 @@ kind. Every constraint knows four things:
 
 Slack of ``y_i >= t`` is ``y_i - t``; of ``y_i <= t`` it is ``t - y_i``; for the
 argmax it is ``min_j z_label - z_j``.
+
+General output properties (``verifier.outputs``) become ``Linear`` constraints
+(``c . y + const >= 0``) and ``Clause``s (an "or" of them) with the same methods,
+so the search treats every kind alike.
 """
 from __future__ import annotations
 
@@ -27,7 +31,27 @@ from verifier import rounding
 _CUSHION = 1e-10  # float64 rounding inside CROWN and our softmax formulas
 
 
-class Constraint:
+def _combine(rig, est: float, cushion, exact_dtype: bool):
+    """``(used, rig)`` margins (B,) from the rigorous bound and the estimate."""
+    rig = torch.where(torch.isfinite(rig), rig, torch.full_like(rig, math.inf))
+    used = rig if exact_dtype else torch.where(torch.isfinite(rig),
+                                               torch.clamp(rig, max=est), rig)
+    return used + cushion, rig + cushion
+
+
+class _Checks:
+    """Certification from ``slack_bound`` and ``margins``, shared by every kind."""
+
+    def certified(self, L, err, mag, u, obs_out, obs_logit, exact_dtype=False):
+        """Certified slacks ``(cert, rcert)`` (B,): with the margin used, and with the
+        rigorous margin. A positive ``cert`` proves the constraint on that box (for
+        exact arithmetic); a positive ``rcert`` also for the float network."""
+        slack = self.slack_bound(L)
+        used, rig = self.margins(err, mag, u, obs_out, obs_logit, exact_dtype)
+        return slack - used, slack - rig
+
+
+class Constraint(_Checks):
     def __init__(self, kind: str, i: int, t: float, m: int, softmax: bool):
         self.kind, self.i, self.t, self.m, self.softmax = kind, i, t, m, softmax
         others = [j for j in range(m) if j != i]
@@ -75,39 +99,32 @@ class Constraint:
 
         ``rig`` (B,) is the rigorous worst-case rounding bound of
         ``verifier.rounding``; infinite where the float network may overflow.
-        ``used`` is ``rig`` when that is affordable, else the estimate
-        ``max(1e-6 (1 + |t|), 4 x the largest float error observed)`` at the
-        sampled points (``obs_out``: outputs, ``obs_logit``: logits, from
-        ``Property.observe``); never below ``rig``'s when ``rig`` is infinite, and
-        always ``rig`` for float64 networks (``exact_dtype``), where it is tiny.
+        ``used`` is ``rig`` when that is affordable, else the ``estimate``; never
+        below ``rig`` when ``rig`` is infinite, and always ``rig`` for float64
+        networks (``exact_dtype``), where it is tiny.
         """
-        floor = 1e-6 * (1 + abs(self.t))
+        est = self.estimate(obs_out, obs_logit)
         if self.kind == "argmax":
             rig = 2 * err.amax(1)
             if self.softmax:  # p_label > p_j in float needs a bit more
                 rig = rig + 4 * rounding.softmax_margin(err, mag, u)
-            est = max(floor, 8 * float(obs_logit.max()))
             cushion = _CUSHION * (1 + mag.amax(1))
         elif not self.softmax:
             rig = err[:, self.i]
-            est = max(floor, 4 * float(obs_out[self.i]))
             cushion = _CUSHION * (1 + abs(self.t) + mag[:, self.i])
         else:
             rig = rounding.softmax_margin(err, mag, u)
-            est = max(floor, 4 * float(obs_out[self.i]))
             cushion = _CUSHION
-        rig = torch.where(torch.isfinite(rig), rig, torch.full_like(rig, math.inf))
-        used = rig if exact_dtype else torch.where(torch.isfinite(rig),
-                                                   torch.clamp(rig, max=est), rig)
-        return used + cushion, rig + cushion
+        return _combine(rig, est, cushion, exact_dtype)
 
-    def certified(self, L, err, mag, u, obs_out, obs_logit, exact_dtype=False):
-        """Certified slacks ``(cert, rcert)`` (B,): with the margin used, and with the
-        rigorous margin. A positive ``cert`` proves the constraint on that box (for
-        exact arithmetic); a positive ``rcert`` also for the float network."""
-        slack = self.slack_bound(L)
-        used, rig = self.margins(err, mag, u, obs_out, obs_logit, exact_dtype)
-        return slack - used, slack - rig
+    def estimate(self, obs_out, obs_logit) -> float:
+        """The estimated rounding margin: 4x (8x for logit differences) the largest
+        float error seen at the sampled points (``Property.observe``), at least
+        1e-6 (1 + |t|)."""
+        floor = 1e-6 * (1 + abs(self.t))
+        if self.kind == "argmax":
+            return max(floor, 8 * float(obs_logit.max()))
+        return max(floor, 4 * float(obs_out[self.i]))
 
     # -- concrete points -----------------------------------------------------
     def objective(self, z: torch.Tensor) -> torch.Tensor:
@@ -126,6 +143,12 @@ class Constraint:
             out = logp - math.log(self.t) if self.kind == "lower" else math.log(self.t) - logp
         nan = torch.isnan(z).any(1) | torch.isnan(out)
         return torch.where(nan, torch.full_like(out, -math.inf), out)
+
+    def describe(self, y: torch.Tensor) -> str:
+        """What the real output ``y`` (1, m) does wrong, in words."""
+        if self.kind == "argmax":
+            return f"is classified as {int(y.argmax(1))}, not {self.i}"
+        return f"gives y[{self.i}] = {y.flatten()[self.i].item():.6g}, breaking {self}"
 
     def violated(self, y: torch.Tensor) -> bool:
         """Is the real output ``y`` (1, m) a violation, compared as a student would?
@@ -167,6 +190,126 @@ def robustness(label: int, m: int, softmax: bool) -> list:
     return [Constraint("argmax", label, 0.0, m, softmax)]
 
 
+class Linear(_Checks):
+    """``c . y + const >= 0`` (``> 0`` when ``strict``) on the network's outputs.
+
+    On a network ending in softmax only ``y_i - y_j`` (a comparison of two
+    outputs) is accepted: it has the sign of ``z_i - z_j`` on the logits.
+    """
+
+    kind = "linear"
+
+    def __init__(self, atom, m: int, softmax: bool):
+        bad = [i for i in atom.expr.coef if i >= m]
+        if bad:
+            raise ValueError(f"the property uses y[{bad[0]}], but the network has {m} "
+                             f"outputs (y[0] .. y[{m - 1}])")
+        self.c = torch.zeros(m, dtype=torch.float64)
+        for i, v in atom.expr.coef.items():
+            self.c[i] = v
+        self.const, self.strict, self.softmax, self.text = \
+            atom.expr.const, atom.strict, softmax, str(atom)
+        coefs = sorted(atom.expr.coef.values())
+        if softmax and not (coefs == [-1.0, 1.0] and self.const == 0.0):
+            raise ValueError(f"on a network that ends in softmax, output properties may "
+                             f"only compare two outputs (y[i] <= y[j]), which means the "
+                             f"same for probabilities and logits; got {self.text}. State "
+                             "other properties on the network without its Softmax")
+        self.rows = self.c.unsqueeze(0)
+
+    def __str__(self):
+        return self.text
+
+    def bound_text(self, slack: float) -> str:
+        return f"its slack has lower bound {slack:.4g} (needs > 0)"
+
+    def slack_bound(self, L: torch.Tensor) -> torch.Tensor:
+        return L[:, 0] + (0.0 if self.softmax else self.const)
+
+    def estimate(self, obs_out, obs_logit) -> float:
+        floor = 1e-6 * (1 + abs(self.const))
+        if self.softmax:
+            return max(floor, 8 * float(obs_logit.max()))
+        return max(floor, 4 * float(obs_out @ self.c.abs()))
+
+    def margins(self, err, mag, u, obs_out, obs_logit, exact_dtype: bool):
+        est = self.estimate(obs_out, obs_logit)
+        absc = self.c.to(err.device).abs()
+        if self.softmax:
+            rig = 2 * err.amax(1) + 4 * rounding.softmax_margin(err, mag, u)
+            cushion = _CUSHION * (1 + mag.amax(1))
+        else:
+            rig = err @ absc
+            cushion = _CUSHION * (1 + abs(self.const) + mag @ absc)
+        return _combine(rig, est, cushion, exact_dtype)
+
+    def objective(self, z: torch.Tensor) -> torch.Tensor:
+        out = z @ self.c.to(z.device) + (0.0 if self.softmax else self.const)
+        nan = torch.isnan(z).any(1) | torch.isnan(out)
+        return torch.where(nan, torch.full_like(out, -math.inf), out)
+
+    def value(self, y: torch.Tensor) -> float:
+        return float(y.double().flatten() @ self.c.to(y.device)) + \
+            (0.0 if self.softmax else self.const)
+
+    def describe(self, y: torch.Tensor) -> str:
+        return f"breaks {self.text}"
+
+    def violated(self, y: torch.Tensor) -> bool:
+        v = self.value(y)
+        return v != v or (v <= 0 if self.strict else v < 0)
+
+
+class Clause(_Checks):
+    """An "or" of constraints: proved on a box when one of them is, broken at a point
+    where all of them are."""
+
+    kind = "clause"
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        self.rows = torch.cat([p.rows for p in parts], 0)
+
+    def __str__(self):
+        return " or ".join(str(p) for p in self.parts)
+
+    def bound_text(self, slack: float) -> str:
+        return f"the best of its parts has slack lower bound {slack:.4g} (needs > 0)"
+
+    def certified(self, L, err, mag, u, obs_out, obs_logit, exact_dtype=False):
+        certs, rcerts, s = [], [], 0
+        for p in self.parts:
+            r = p.rows.shape[0]
+            a, b = p.certified(L[:, s:s + r], err, mag, u, obs_out, obs_logit, exact_dtype)
+            certs.append(a)
+            rcerts.append(b)
+            s += r
+        return torch.stack(certs, 1).amax(1), torch.stack(rcerts, 1).amax(1)
+
+    def estimate(self, obs_out, obs_logit) -> float:
+        return max(p.estimate(obs_out, obs_logit) for p in self.parts)
+
+    def objective(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([p.objective(z) for p in self.parts], 1).amax(1)
+
+    def describe(self, y: torch.Tensor) -> str:
+        return f"breaks every part of {self}"
+
+    def violated(self, y: torch.Tensor) -> bool:
+        return all(p.violated(y) for p in self.parts)
+
+
+def from_formula(formula, m: int, softmax: bool) -> list:
+    """A ``verifier.outputs`` formula -> constraints (one per clause of its CNF)."""
+    from verifier import outputs
+
+    out = []
+    for clause in outputs.cnf(formula):
+        parts = [Linear(a, m, softmax) for a in clause]
+        out.append(parts[0] if len(parts) == 1 else Clause(parts))
+    return out
+
+
 class Property:
     """A conjunction of constraints, with their C rows stacked."""
 
@@ -203,11 +346,8 @@ class Property:
     def estimate(self, active: list) -> float:
         """The largest estimated rounding margin among ``active`` constraints (the
         margin a proof used where the rigorous one was too loose)."""
-        floor = [1e-6 * (1 + abs(self.constraints[k].t)) for k in active]
-        seen = 8 * float(self.obs_logit.max()) if any(
-            self.constraints[k].kind == "argmax" for k in active) \
-            else 4 * float(self.obs_out.max())
-        return max(floor + [seen])
+        return max(self.constraints[k].estimate(self.obs_out, self.obs_logit)
+                   for k in active)
 
     def slacks(self, z: torch.Tensor, active: list | None = None) -> torch.Tensor:
         """Concrete slack of each constraint at logits z: (B, len(active))."""
