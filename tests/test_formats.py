@@ -1,0 +1,180 @@
+"""Loaders for real networks and properties (NNet, ONNX, VNN-LIB) and ``python -m verifier``."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from verifier import verify
+from verifier.formats import FormatError, load_nnet, load_onnx, load_vnnlib
+
+ROOT = Path(__file__).resolve().parents[1]
+ACAS = ROOT.parent / "shared" / "acasxu"
+
+SMALL_NNET = """// a 2-3-1 network, by hand
+// second comment line
+2,2,1,3,
+2,3,1,
+0,
+-1.0,-2.0,
+1.0,2.0,
+0.5,0.0,10.0,
+2.0,4.0,3.0,
+1.0,-1.0,
+0.5,0.5,
+-2.0,0.0,
+0.0,
+1.0,
+-0.5,
+1.0,-1.0,2.0,
+0.25,
+"""
+
+
+def small_nnet(tmp_path) -> Path:
+    p = tmp_path / "small.nnet"
+    p.write_text(SMALL_NNET)
+    return p
+
+
+def test_nnet_network_and_normalisation_match_the_file(tmp_path):
+    model = load_nnet(small_nnet(tmp_path))
+    W1 = np.array([[1.0, -1.0], [0.5, 0.5], [-2.0, 0.0]])
+    b1 = np.array([0.0, 1.0, -0.5])
+    W2, b2 = np.array([[1.0, -1.0, 2.0]]), np.array([0.25])
+    x = np.array([[0.3, -0.7], [-0.2, 0.1]])
+    want = np.maximum(x @ W1.T + b1, 0) @ W2.T + b2
+    got = model.net(torch.tensor(x, dtype=torch.float32)).detach().double().numpy()
+    assert np.allclose(got, want, atol=1e-6)
+    # physical -> normalised: clip to [-1, 1] x [-2, 2], then (x - mean) / range
+    assert model.normalise([5.0, -1.0]).tolist() == [(1.0 - 0.5) / 2.0, -1.0 / 4.0]
+    assert model.input_box([0.5, 0.0], [1.0, 4.0]) == [(0.0, 0.25), (0.0, 0.5)]
+    assert model.to_physical(1.0) == 13.0 and model.output_threshold(13.0) == 1.0
+
+
+@pytest.mark.parametrize("edit,pattern", [
+    (lambda t: t.replace("2,3,1,\n", "2,3,2,\n"), r"layer sizes"),
+    (lambda t: t.replace("2,3,1,\n", "2,4,1,\n"), r"data line 11: expected 2 weights"),
+    (lambda t: t.replace("0.5,0.0,10.0,", "0.5,0.0,"), r"normalisation"),
+    (lambda t: t.replace("-0.5,\n", "oops,\n"), r"expected numbers"),
+    (lambda t: "\n".join(t.splitlines()[:14]), r"ends inside"),
+])
+def test_a_damaged_nnet_file_says_where(tmp_path, edit, pattern):
+    p = tmp_path / "bad.nnet"
+    p.write_text(edit(SMALL_NNET))
+    with pytest.raises(FormatError, match=pattern):
+        load_nnet(p)
+
+
+def test_a_shipped_acas_xu_network_loads_with_vnncomp_units():
+    model = load_nnet(ACAS / "ACASXU_run2a_1_1_batch_2000.nnet")
+    sizes = [m.out_features for m in model.net if isinstance(m, torch.nn.Linear)]
+    assert sizes == [50] * 6 + [5]
+    # phi1's box and threshold as VNN-COMP's prop_1.vnnlib states them
+    box = model.input_box([55947.691, -3.141593, -3.141593, 1145, 0],
+                          [60760, 3.141593, 3.141593, 1200, 60])
+    assert np.allclose(box, [(0.6, 0.679857769), (-0.5, 0.5), (-0.5, 0.5), (0.45, 0.5),
+                             (-0.5, -0.45)], atol=1e-6)
+    assert model.output_threshold(1500) == pytest.approx(3.991125645861615)
+
+
+def write_onnx(path: Path):
+    """x (1, 1, 3) -> Flatten -> Sub/Div normalisation -> Gemm -> Relu -> MatMul -> Add."""
+    rng = np.random.default_rng(0)
+    W1, b1 = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    W2, b2 = rng.normal(size=(4, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)
+    mean, scale = np.array([0.1, 0.2, 0.3], np.float32), np.array([2.0, 4.0, 0.5], np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in
+             ((W1, "W1"), (b1, "b1"), (W2, "W2"), (b2, "b2"), (mean, "mean"), (scale, "scale"))]
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]),
+             helper.make_node("Sub", ["f", "mean"], ["s"]),
+             helper.make_node("Div", ["s", "scale"], ["n"]),
+             helper.make_node("Gemm", ["n", "W1", "b1"], ["h"], transB=1),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("MatMul", ["r", "W2"], ["m"]),
+             helper.make_node("Add", ["m", "b2"], ["y"])]
+    graph = helper.make_graph(nodes, "chain",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+                              inits)
+    onnx.save(helper.make_model(graph), str(path))
+
+    def reference(x):
+        n = (x.reshape(len(x), -1) - mean) / scale
+        return np.maximum(n @ W1.T + b1, 0) @ W2 + b2
+    return reference
+
+
+def test_onnx_chain_computes_what_the_graph_says(tmp_path):
+    reference = write_onnx(tmp_path / "net.onnx")
+    net = load_onnx(tmp_path / "net.onnx")
+    x = np.random.default_rng(1).normal(size=(5, 1, 3)).astype(np.float32)
+    got = net(torch.tensor(x).reshape(5, 3)).detach().numpy()
+    assert np.allclose(got, reference(x), atol=1e-5)
+    assert verify(net, [(-1, 1)] * 3, [(-1e6, 1e6)] * 2, progress=False) == "pass"
+
+
+def test_onnx_operators_outside_the_chain_are_named(tmp_path):
+    node = helper.make_node("Sigmoid", ["x"], ["y"])
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    onnx.save(helper.make_model(graph), str(tmp_path / "s.onnx"))
+    with pytest.raises(FormatError, match=r"operator Sigmoid is not supported"):
+        load_onnx(tmp_path / "s.onnx")
+
+
+VNNLIB_HEAD = "".join(f"(declare-const X_{i} Real)\n" for i in range(2)) + \
+    "".join(f"(declare-const Y_{j} Real)\n" for j in range(2)) + \
+    "(assert (>= X_0 -1.0))\n(assert (<= X_0 1.0))\n(assert (>= X_1 -2.0))\n(assert (<= X_1 2.0))\n"
+
+
+def test_vnnlib_unsafe_region_becomes_the_property_to_prove(tmp_path):
+    p = tmp_path / "p.vnnlib"
+    p.write_text(VNNLIB_HEAD + "(assert (or (and (<= Y_0 Y_1) (>= Y_0 3.0)) (and (<= Y_1 -1.0))))\n")
+    [(x_specs, prop)] = load_vnnlib(p, 2, 2)
+    assert x_specs == [(-1.0, 1.0), (-2.0, 2.0)]
+    # unsafe: (y0 <= y1 and y0 >= 3) or (y1 <= -1); the property is its negation
+    from verifier.property import from_formula
+    constraints = from_formula(prop, 2, softmax=False)
+    for y, unsafe in (([4.0, 5.0], True), ([4.0, 3.0], False), ([0.0, -2.0], True),
+                      ([0.0, 0.0], False), ([3.0, 3.0], True)):
+        broken = any(c.violated(torch.tensor([y])) for c in constraints)
+        assert broken == unsafe, (y, unsafe)
+
+
+def test_cli_answers_in_vnncomp_words(tmp_path):
+    net = small_nnet(tmp_path)
+    holds = tmp_path / "holds.vnnlib"
+    holds.write_text(VNNLIB_HEAD + "(assert (>= Y_0 100.0))\n")
+    broken = tmp_path / "broken.vnnlib"
+    broken.write_text(VNNLIB_HEAD + "(assert (>= Y_0 0.3))\n")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "verifier", *map(str, args)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+    ok = run(net, holds, "--timeout", "20")
+    assert ok.returncode == 0 and ok.stdout.splitlines()[-1] == "unsat" and ok.stderr == ""
+    bad = run(net, broken, "--timeout", "20")
+    assert bad.returncode == 10 and bad.stdout.splitlines()[-1] == "sat"
+    assert "(X_0 " in bad.stdout and "(Y_0 " in bad.stdout
+    missing = run(tmp_path / "none.nnet", holds)
+    assert missing.returncode == 2 and "not found" in missing.stdout
+
+
+def test_acas_xu_phi2_is_refuted_with_a_real_counterexample():
+    model = load_nnet(ACAS / "ACASXU_run2a_2_1_batch_2000.nnet")
+    from verifier import Y, any_of
+    x_specs = model.input_box([55947.691, -3.141593, -3.141593, 1145, 0],
+                              [60760, 3.141593, 3.141593, 1200, 60])
+    coc_not_max = any_of(Y[j] > Y[0] for j in range(1, 5))
+    cexs = []
+    assert verify(model.net, x_specs, coc_not_max, cexs, timeout=30, progress=False) == "fail"
+    y = model.net(cexs[0]).flatten()
+    assert int(y.argmax()) == 0

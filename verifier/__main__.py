@@ -1,0 +1,90 @@
+"""``python -m verifier NET PROPERTY [--timeout S]``: one VNN-COMP style instance.
+
+NET is an ``.onnx`` or ``.nnet`` network, PROPERTY a ``.vnnlib`` file. The last
+line printed is the answer in VNN-COMP's words: ``unsat`` (the property holds:
+its unsafe region is unreachable), ``sat`` (violated; the lines before it give
+the counterexample as ``(X_i value)`` and ``(Y_j value)``), ``timeout`` or
+``unknown``. Exit status: 0 unsat, 10 sat, 20 unknown, 30 timeout, 2 bad input.
+
+An ``.nnet`` file is read in its own normalised units, as VNN-COMP's ACAS Xu ONNX
+files are, so the same ``.vnnlib`` files apply to both.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+EXIT = {"unsat": 0, "sat": 10, "unknown": 20, "timeout": 30}
+
+
+def load_network(path: Path):
+    from verifier import formats
+
+    if path.suffix == ".nnet":
+        return formats.load_nnet(path).net
+    if path.suffix == ".onnx":
+        return formats.load_onnx(path)
+    raise formats.FormatError(f"{path.name}: expected an .onnx or .nnet network")
+
+
+def run(net_path: Path, prop_path: Path, timeout: float) -> tuple[str, list]:
+    """Returns ``(answer, lines)``: the VNN-COMP word and what to print before it."""
+    from verifier import formats, verify
+
+    net = load_network(net_path)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    n_in, n_out = linears[0].in_features, linears[-1].out_features
+    cases = formats.load_vnnlib(prop_path, n_in, n_out)
+    deadline = time.monotonic() + timeout
+    lines, answer = [], "unsat"
+    for k, (x_specs, prop) in enumerate(cases):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout", lines
+        share = left / (len(cases) - k)
+        cexs = []
+        result = verify(net, x_specs, prop, cexs, timeout=share, progress=False)
+        lines.append(f"case {k + 1}/{len(cases)}: {result.verdict()}")
+        if result == "fail":
+            x = cexs[0].flatten()
+            with torch.no_grad():
+                y = net(cexs[0]).flatten()
+            lines += [f"({'(' if i == 0 else ' '}X_{i} {v!r})" for i, v in
+                      enumerate(x.double().tolist())]
+            lines += [f" (Y_{j} {v!r}){')' if j == y.numel() - 1 else ''}" for j, v in
+                      enumerate(y.double().tolist())]
+            return "sat", lines
+        if result == "unknown":
+            answer = "timeout" if "time budget" in result.message else "unknown"
+    return answer, lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m verifier", description=__doc__.split("\n")[0])
+    parser.add_argument("network", type=Path, help=".onnx or .nnet file")
+    parser.add_argument("property", type=Path, help=".vnnlib file")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default: 60)")
+    args = parser.parse_args(argv)
+    from verifier.formats import FormatError
+
+    for p in (args.network, args.property):
+        if not p.is_file():
+            print(f"error: {p} not found")
+            return 2
+    try:
+        answer, lines = run(args.network, args.property, args.timeout)
+    except (FormatError, ValueError, TypeError) as e:
+        print(f"error: {e}")
+        return 2
+    for line in lines:
+        print(line)
+    print(answer)
+    return EXIT[answer]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Real networks and properties from files: NNet and ONNX networks, VNN-LIB properties.
+
+* ``load_nnet(path)``: the NNet text format of ACAS Xu and many course
+  assignments. Its header holds the input range (inputs are clipped to it) and
+  the normalisation: the network sees ``(x - mean) / range`` and its outputs are
+  ``(y - out_mean) / out_range``. ``NNet.net`` is that network (normalised units,
+  float32, as VNN-COMP's ACAS Xu ONNX files); ``NNet.input_box`` turns a box in
+  physical units into its ``x_specs``; ``NNet.to_physical`` reads outputs back.
+* ``load_onnx(path)``: an ONNX graph of Gemm / MatMul / Add / Sub / Mul / Div /
+  Relu / Flatten nodes, read with the ``onnx`` package, as an ``nn.Sequential``.
+* ``load_vnnlib(path, n_in, n_out)``: a VNN-LIB 1.0 property (what VNN-COMP ships),
+  read by the ``vnnlib`` package. Each case is a box and the *unsafe* region of
+  the outputs; ``verify`` gets the box and the negation of that region, the
+  property that must hold (built with ``verifier.Y``).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from verifier.outputs import Y, all_of, any_of
+
+
+class FormatError(ValueError):
+    """A file that does not hold what its format says, with where and why."""
+
+
+# -- NNet -----------------------------------------------------------------------
+
+@dataclass
+class NNet:
+    net: nn.Sequential
+    input_min: np.ndarray
+    input_max: np.ndarray
+    mean: np.ndarray      # n_in + 1 values: inputs, then the output mean
+    range: np.ndarray     # n_in + 1 values: inputs, then the output range
+
+    def normalise(self, x) -> np.ndarray:
+        """Physical inputs -> what ``net`` takes (clipped to the header's range first)."""
+        x = np.clip(np.asarray(x, float), self.input_min, self.input_max)
+        return (x - self.mean[:-1]) / self.range[:-1]
+
+    def input_box(self, lo, hi) -> list:
+        """A box in physical units -> ``x_specs`` for ``net``: clip, then normalise."""
+        lo, hi = self.normalise(lo), self.normalise(hi)
+        return list(zip(lo.tolist(), hi.tolist()))
+
+    def to_physical(self, y):
+        """Outputs of ``net`` -> the scores in the units of the original table."""
+        return np.asarray(y, float) * self.range[-1] + self.mean[-1]
+
+    def output_threshold(self, t: float) -> float:
+        """A physical output value -> the same value in ``net``'s output units."""
+        return (t - self.mean[-1]) / self.range[-1]
+
+
+def _numbers(line: str, where: str) -> list:
+    try:
+        return [float(v) for v in line.replace(",", " ").split()]
+    except ValueError:
+        raise FormatError(f"{where}: expected numbers separated by commas; got "
+                          f"{line.strip()[:60]!r}") from None
+
+
+def load_nnet(path) -> NNet:
+    """Read an NNet file (see the module doc)."""
+    path = Path(path)
+    lines = [ln for ln in path.read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("//")]
+    where = lambda k: f"{path.name}, data line {k + 1}"  # noqa: E731
+    if len(lines) < 7:
+        raise FormatError(f"{path.name}: an NNet file has at least 7 header lines; "
+                          f"found {len(lines)}")
+    n_layers, n_in, n_out, _ = (int(v) for v in _numbers(lines[0], where(0))[:4])
+    sizes = [int(v) for v in _numbers(lines[1], where(1))]
+    if len(sizes) != n_layers + 1 or sizes[0] != n_in or sizes[-1] != n_out:
+        raise FormatError(f"{where(1)}: layer sizes {sizes} do not match {n_layers} layers "
+                          f"from {n_in} inputs to {n_out} outputs")
+    head = [np.array(_numbers(lines[k], where(k))) for k in range(3, 7)]
+    in_min, in_max, mean, rng = head
+    if not (len(in_min) == len(in_max) == n_in and len(mean) == len(rng) == n_in + 1):
+        raise FormatError(f"{path.name}: the input range and normalisation lines must hold "
+                          f"{n_in}, {n_in}, {n_in + 1} and {n_in + 1} numbers")
+    k, layers = 7, []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        if k + 2 * b > len(lines):
+            raise FormatError(f"{path.name}: the file ends inside the {a}x{b} layer")
+        rows = [_numbers(lines[k + r], where(k + r)) for r in range(b)]
+        short = [r for r, row in enumerate(rows) if len(row) != a]
+        if short:
+            raise FormatError(f"{where(k + short[0])}: expected {a} weights (a row of the "
+                              f"{b}x{a} matrix); got {len(rows[short[0]])}")
+        W = np.array(rows)
+        bias = np.array([_numbers(lines[k + b + r], where(k + b + r))[0] for r in range(b)])
+        lin = nn.Linear(a, b)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(W))
+            lin.bias.copy_(torch.tensor(bias))
+        layers += [lin, nn.ReLU()]
+        k += 2 * b
+    return NNet(nn.Sequential(*layers[:-1]).eval(), in_min, in_max, mean, rng)
+
+
+# -- ONNX -------------------------------------------------------------------------
+
+def _affine(W: np.ndarray, b: np.ndarray) -> nn.Linear:
+    lin = nn.Linear(W.shape[1], W.shape[0])
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor(W, dtype=torch.float32))
+        lin.bias.copy_(torch.tensor(b, dtype=torch.float32))
+    return lin
+
+
+def load_onnx(path) -> nn.Sequential:
+    """Read an ONNX graph that is a chain of affine maps and ReLUs (see module doc)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    g = model.graph
+    consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
+    for node in g.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t).astype(np.float64)
+    inputs = [i for i in g.input if i.name not in consts]
+    if len(inputs) != 1:
+        raise FormatError(f"{Path(path).name}: expected one input; found {len(inputs)}")
+    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    width = int(np.prod([d for d in dims if d > 0])) if dims else 0
+    cur, mods = inputs[0].name, []
+
+    def other(node):
+        names = [n for n in node.input if n != cur]
+        if len(names) != 1 or names[0] not in consts or cur not in node.input:
+            raise FormatError(f"{Path(path).name}: node {node.name or node.op_type} "
+                              f"({node.op_type}) must combine the running tensor with a "
+                              "constant")
+        return consts[names[0]], list(node.input).index(cur)
+
+    def elementwise(scale, shift):
+        scale = np.broadcast_to(scale, (width,)).astype(float)
+        shift = np.broadcast_to(shift, (width,)).astype(float)
+        mods.append(_affine(np.diag(scale), shift))
+
+    for node in g.node:
+        op = node.op_type
+        if op == "Constant":
+            continue
+        if cur not in node.input:
+            raise FormatError(f"{Path(path).name}: node {node.name or op} ({op}) is not on "
+                              "the chain from the input; only chains are supported")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if op == "Gemm":
+            W = consts[node.input[1]] * attrs.get("alpha", 1.0)
+            W = W if attrs.get("transB", 0) else W.T
+            if attrs.get("transA", 0):
+                raise FormatError(f"{Path(path).name}: Gemm with transA is not supported")
+            b = consts[node.input[2]] * attrs.get("beta", 1.0) if len(node.input) > 2 \
+                else np.zeros(W.shape[0])
+            mods.append(_affine(W, np.broadcast_to(b, (W.shape[0],))))
+            width = W.shape[0]
+        elif op == "MatMul":
+            W, pos = other(node)
+            if pos != 0:
+                raise FormatError(f"{Path(path).name}: MatMul must be x @ W")
+            mods.append(_affine(W.T, np.zeros(W.shape[1])))
+            width = W.shape[1]
+        elif op in ("Add", "Sub", "Mul", "Div"):
+            c, pos = other(node)
+            c = c.reshape(-1)
+            if op == "Add":
+                elementwise(1.0, c)
+            elif op == "Sub":
+                elementwise(1.0, -c) if pos == 0 else elementwise(-1.0, c)
+            elif op == "Mul":
+                elementwise(c, 0.0)
+            elif pos == 0:
+                elementwise(1.0 / c, 0.0)
+            else:
+                raise FormatError(f"{Path(path).name}: Div of a constant by the input")
+        elif op == "Relu":
+            mods.append(nn.ReLU())
+        elif op in ("Flatten", "Reshape", "Identity"):
+            mods.append(nn.Flatten()) if op == "Flatten" else None
+        else:
+            raise FormatError(f"{Path(path).name}: the ONNX operator {op} is not supported; "
+                              "supported: Gemm, MatMul, Add, Sub, Mul, Div, Relu, Flatten")
+        cur = node.output[0]
+    return nn.Sequential(*mods).eval()
+
+
+# -- VNN-LIB ------------------------------------------------------------------------
+
+def load_vnnlib(path, n_in: int, n_out: int) -> list:
+    """``[(x_specs, property), ...]``: each case's input box and the property that
+    must hold there (the negation of the file's unsafe output region)."""
+    from vnnlib.compat import read_vnnlib_simple
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            cases = read_vnnlib_simple(str(path), n_in, n_out)
+        except Exception as e:
+            raise FormatError(f"{Path(path).name}: not a VNN-LIB property the reader "
+                              f"understands ({type(e).__name__}: {e})") from None
+    out = []
+    for box, unsafe in cases:
+        clauses = []
+        for mat, rhs in unsafe:   # unsafe: mat @ y <= rhs; safe: some row > rhs
+            mat, rhs = np.atleast_2d(np.asarray(mat, float)), np.asarray(rhs, float).ravel()
+            atoms = [sum(float(mat[j, i]) * Y[i] for i in range(n_out) if mat[j, i] != 0)
+                     > float(rhs[j]) for j in range(mat.shape[0])]
+            clauses.append(any_of(atoms) if len(atoms) > 1 else atoms[0])
+        x_specs = [(float(lo), float(hi)) for lo, hi in box]
+        out.append((x_specs, all_of(clauses) if len(clauses) > 1 else clauses[0]))
+    return out
