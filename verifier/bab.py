@@ -53,7 +53,7 @@ def _progress_bar(progress):
 
 
 def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
-                     branching: str = "widest", max_boxes: int = 2_000_000) -> Outcome:
+                     branching: str = "smear", max_boxes: int = 2_000_000) -> Outcome:
     """``root_cert``, ``root_rcert`` (1, K): certified slacks of ``ctx.active`` on the
     whole box, with the margin used and with the rigorous margin."""
     dev = ctx.bounder.device

@@ -270,7 +270,7 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
 
 
 def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0,
-           input_shape=None, method: str = "alpha-CROWN", branching: str = "widest",
+           input_shape=None, method: str = "alpha-CROWN", branching: str = "smear",
            progress=None, seed: int = 0) -> VerificationResult:
     """Check that every input in the box ``x_specs`` gives outputs within ``y_specs``.
 
@@ -302,7 +302,7 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
 
 
 def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: float = 30.0,
-                      input_shape=None, branching: str = "widest", progress=None,
+                      input_shape=None, branching: str = "smear", progress=None,
                       seed: int = 0) -> VerificationResult:
     """Check that ``label`` stays the network's argmax for every input in the box.
 
