@@ -50,6 +50,10 @@ class NNet:
         lo, hi = self.normalise(lo), self.normalise(hi)
         return list(zip(lo.tolist(), hi.tolist()))
 
+    def physical_input(self, x) -> np.ndarray:
+        """What ``net`` takes -> inputs in physical units (undoes ``normalise``)."""
+        return np.asarray(x, float) * self.range[:-1] + self.mean[:-1]
+
     def to_physical(self, y):
         """Outputs of ``net`` -> the scores in the units of the original table."""
         return np.asarray(y, float) * self.range[-1] + self.mean[-1]
