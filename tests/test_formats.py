@@ -168,13 +168,24 @@ def test_cli_answers_in_vnncomp_words(tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stdout
 
 
-def test_acas_xu_phi2_is_refuted_with_a_real_counterexample():
-    model = load_nnet(ACAS / "ACASXU_run2a_2_1_batch_2000.nnet")
-    from verifier import Y, any_of
-    x_specs = model.input_box([55947.691, -3.141593, -3.141593, 1145, 0],
-                              [60760, 3.141593, 3.141593, 1200, 60])
-    coc_not_max = any_of(Y[j] > Y[0] for j in range(1, 5))
+SHIPPED = ROOT / "assets" / "acasxu" / "ACASXU_run2a_2_1_batch_2000.nnet"
+
+
+def test_acas_xu_phi1_is_proved_and_phi2_refuted_on_the_shipped_network():
+    from verifier import acasxu
+
+    model = load_nnet(SHIPPED)
+    (x1,), phi1 = acasxu.instance(1, model)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)     # small matrices: one thread is faster on a busy machine
+    try:
+        assert verify(model.net, x1, phi1, timeout=60, progress=False) == "pass"
+    finally:
+        torch.set_num_threads(threads)
+    (x2,), phi2 = acasxu.instance(2, model)
     cexs = []
-    assert verify(model.net, x_specs, coc_not_max, cexs, timeout=30, progress=False) == "fail"
+    assert verify(model.net, x2, phi2, cexs, timeout=30, progress=False) == "fail"
     y = model.net(cexs[0]).flatten()
-    assert int(y.argmax()) == 0
+    assert int(y.argmax()) == 0                       # COC is the maximal score there
+    x = cexs[0].double().flatten().tolist()
+    assert all(lo <= v <= hi for v, (lo, hi) in zip(x, x2))
