@@ -1,4 +1,4 @@
-"""Drive JupyterLab 4 in Chromium the way a student does: menus, the mouse, the keyboard.
+"""Drive JupyterLab 4 in Chromium the way a student does: with the mouse and the menus.
 
 :class:`JupyterLab` starts ``jupyter lab`` from this venv on a free localhost port, with a
 temporary root folder, a token and its own Jupyter config, data and runtime folders (so a TA's
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 STARTUP_SECONDS = 90
 KERNEL_START_SECONDS = 120
+CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"  # the open notebook's cells
 
 
 def free_port() -> int:
@@ -189,8 +190,7 @@ class NotebookPage:
 
     def open(self) -> "NotebookPage":
         self.page.goto(self.lab.url(self.notebook))
-        self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(
-            timeout=STARTUP_SECONDS * 1000)
+        self.page.locator(CELLS).first.wait_for(timeout=STARTUP_SECONDS * 1000)
         # The toolbar's indicator says "idle" before a kernel exists: wait for the status bar.
         self.page.wait_for_function(_KERNEL_READY, timeout=KERNEL_START_SECONDS * 1000, polling=100)
         self.wait_until_idle(KERNEL_START_SECONDS, settle=0.5)
@@ -217,8 +217,7 @@ class NotebookPage:
         cell.scroll_into_view_if_needed()
         cell.locator(".jp-InputPrompt").click()
         self.page.wait_for_function(_IS_ACTIVE, arg=index, timeout=10_000)
-        last = index == self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").count() - 1
-        # JupyterLab disables "and All Below" on the last cell
+        last = index == self.page.locator(CELLS).count() - 1
         self._menu("Run", "Run Selected Cell and Do not Advance" if last else "Run Selected Cell and All Below")
         self.wait_until_ran(index, timeout)
 
@@ -244,7 +243,13 @@ class NotebookPage:
         """Wait until code cell `index`, which had not run, has an execution count, no cell is
         queued (``[*]``) and the kernel is idle: JupyterLab marks every cell a command queues at
         once, so this is the end of the command, with no guessing at delays."""
-        self.page.wait_for_function(_RAN, arg=index, timeout=timeout * 1000, polling=100)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(_RAN, arg=index, timeout=timeout * 1000, polling=100)
+        except PlaywrightTimeout:
+            raise TimeoutError(f"cell {index} and the cells it queued did not finish in {timeout:.0f} s "
+                               f"(kernel {self.kernel_status()!r})") from None
 
     # --- reading what is rendered -----------------------------------------------------------
 
@@ -253,12 +258,13 @@ class NotebookPage:
 
     def cell(self, index: int):
         """The Playwright locator of cell `index`."""
-        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
+        return self.page.locator(CELLS).nth(index)
 
 
-def new_context(browser, allowed_prefix: str, viewport_height: int = 1000):
-    """A fresh browser context that may only load `allowed_prefix`, data: and file: URLs."""
-    context = browser.new_context(viewport={"width": 1280, "height": viewport_height})
+def new_context(browser, allowed_prefix: str):
+    """A fresh browser context that may only load `allowed_prefix`, data:, blob: and file: URLs;
+    what it blocked is in ``context.outside_requests``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
     context.outside_requests = []
 
     def only_local(route):

@@ -37,6 +37,12 @@ def error_line(traceback_text: str) -> str:
     return traceback_text.strip().splitlines()[-1].strip()
 
 
+def error_parts(traceback_text: str) -> tuple[str, str]:
+    """The exception's name and its message (empty for a bare ``raise Name()``)."""
+    name, _, message = error_line(traceback_text).partition(":")
+    return name, message.strip()
+
+
 @pytest.fixture(scope="module")
 def student(browser, lab, lab_root):
     """The student version, released by ``python -m autograde release``, run to the end."""
@@ -76,7 +82,7 @@ def test_todo_cells_stop_with_a_not_implemented_error_naming_the_missing_work(st
         if not nbgrader(source).get("solution") or "\nraise NotImplementedError" not in "\n" + source.source:
             continue  # a TODO inside a method only raises when the method is called
         assert cell.stderr, f"TODO cell {cell.index} ({nbgrader(source)['grade_id']}) did not stop"
-        name, _, message = error_line(cell.stderr[0]).partition(": ")
+        name, message = error_parts(cell.stderr[0])
         assert name == "NotImplementedError", f"cell {cell.index}: {error_line(cell.stderr[0])}"
         todo = re.search(r"^# TODO: (.*)$", source.source, re.M).group(1)
         assert message.startswith("TODO: " + todo.rstrip(",")[:40]), \
@@ -105,7 +111,7 @@ def test_graded_tests_fail_with_an_assertion_that_says_why(student):
         if not nbgrader(source).get("grade"):
             continue
         assert cell.stderr, f"test cell {cell.index} ({nbgrader(source)['grade_id']}) passed on no work"
-        name, _, message = error_line(cell.stderr[0]).partition(": ")
+        name, message = error_parts(cell.stderr[0])
         assert name == "AssertionError" and message, f"cell {cell.index}: {error_line(cell.stderr[0])}"
 
 
