@@ -68,6 +68,8 @@ class JupyterLab:
         (kernels / "kernels" / "python3" / "kernel.json").write_text(json.dumps({
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python 3", "language": "python"}))
+        # No JUPYTER_* of the TA's, and no MPLBACKEND (`make` exports Agg): the kernel starts
+        # as in a plain `jupyter lab`, and the notebook's own `%matplotlib inline` picks the backend.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND"))}
         env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(data),
                    JUPYTER_RUNTIME_DIR=str(self.home / "runtime"), JUPYTER_PATH=str(kernels),
@@ -127,6 +129,7 @@ class RenderedCell:
     broken_images: int        # of which not loaded or with no pixels
     stderr: list[str]         # text of each output rendered as stderr (errors, stderr streams)
     coloured: list[str]       # text of the ANSI-coloured spans in the outputs
+    formulas: int             # formulas typeset by MathJax (markdown)
 
     @property
     def execution_count(self) -> int | None:
@@ -151,6 +154,7 @@ _READ_CELLS = """
     broken_images: images.filter(i => !i.complete || i.naturalWidth === 0).length,
     stderr: stderr.map(o => o.innerText),
     coloured: area ? Array.from(area.querySelectorAll('span[class*="ansi-"]')).map(s => s.innerText) : [],
+    formulas: area ? area.querySelectorAll('mjx-container').length : 0,
   };
 })
 """

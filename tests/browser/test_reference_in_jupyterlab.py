@@ -3,7 +3,7 @@
 What JupyterLab renders is compared with the same notebook run headless (nbclient): every
 code cell ran, nothing is rendered as an error or on stderr, every picture of the headless run
 is an image that loaded, the training cells show their live view and end with the final loss,
-and the verdicts of ``verify`` read PASS / FAIL, in colour.
+the verdicts of ``verify`` read PASS / FAIL, in colour, and the formulas of the text are typeset.
 """
 from __future__ import annotations
 
@@ -141,6 +141,13 @@ def test_verify_verdicts_show_as_coloured_pass_fail_text(rendered, headless):
         assert shown == words, f"cell {index}: verdicts {shown} in JupyterLab, {words} headless"
         assert [w for w in rendered[index].coloured if w in ("PASS", "FAIL")] == words, \
             f"cell {index}: the verdict is not coloured: {rendered[index].coloured}"
+
+
+def test_the_formulas_in_the_text_are_typeset(rendered, headless):
+    with_math = [i for i, c in enumerate(headless.cells) if c.cell_type == "markdown" and "$" in c.source]
+    assert len(with_math) >= 5
+    raw = {i: rendered[i].text[:120] for i in with_math if not rendered[i].formulas or "$" in rendered[i].text}
+    assert not raw, f"markdown cells showing raw $...$ instead of formulas: {raw}"
 
 
 def test_no_raw_terminal_codes_are_shown(rendered):
