@@ -9,7 +9,7 @@ SUBMISSIONS ?= $(OUT)/demo/submissions
 export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test lab release grade bench clean
+.PHONY: setup demo test test-browser lab release grade bench clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,15 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 demo: $(STAMP)
 	$(PY) -m autograde demo --out $(OUT)/demo
 
+# The browser tests (tests/browser) run here too when Chromium is found, else one line says
+# they were skipped; REQUIRE_BROWSER=1 makes a missing browser a failure (.ci/run sets it).
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Only the browser tests, all of them (also the feedback-page ones, not yet in `make test`);
+# a missing browser is a failure here unless REQUIRE_BROWSER=0.
+test-browser: $(STAMP)
+	REQUIRE_BROWSER=$${REQUIRE_BROWSER:-1} $(PY) -m pytest tests/browser -m "feedback_page or not feedback_page"
 
 lab: $(STAMP)
 	$(PY) -m autograde release --out $(OUT)/release

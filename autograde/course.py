@@ -24,6 +24,8 @@ from importlib.metadata import version
 
 from traitlets.config import Config
 
+from autograde.stubs import name_the_todos
+
 SUPPORT_FOLDERS = ("assets",)  # folders next to the source notebook that students also get
 
 
@@ -140,6 +142,8 @@ def release(source: Path, out: Path, workdir: Path) -> Path:
     generate_assignment(course)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(course.release_folder, out, dirs_exist_ok=True)
+    student = nbformat.read(out / source.name, as_version=4)
+    nbformat.write(name_the_todos(student), out / source.name)  # each stub says what is missing
     return out / source.name
 
 

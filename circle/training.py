@@ -7,8 +7,9 @@ Use it exactly like the handout's ``d2l.Trainer``::
 
 The model's ``training_step`` / ``validation_step`` still call ``self.plot(...)``; during
 ``fit`` the model's board is a ``LossBoard`` that only records points (see
-``circle.progress``). In a notebook the loss curve is redrawn in place about once a second;
-elsewhere a progress bar over the epochs is printed to stdout. Either way, when ``fit`` ends
+``circle.progress``). In a notebook the loss curve is redrawn in place about once a second,
+with the epoch and the latest losses as a line of text under it; elsewhere a progress bar over
+the epochs is printed to stdout. Either way, when ``fit`` ends
 ``trainer.figure`` holds the final loss curve (train loss, and validation loss when the data
 has a validation set).
 """

@@ -25,12 +25,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "lab3.ipynb"
-ASSETS = ROOT / "assets"
-CELL_TIMEOUT_SECONDS = 600
+from notebooks import ASSETS, NOTEBOOK, ROOT, execute
+
 TOTAL_POINTS = 100
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -52,26 +49,15 @@ def errors(cell) -> list:
     return [o for o in cell.get("outputs", []) if o.output_type == "error"]
 
 
-def execute(path: Path) -> nbformat.NotebookNode:
-    """Run the notebook at ``path`` headless (cwd: its folder), going on after errors."""
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_SECONDS, allow_errors=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return nb
-
-
 @pytest.fixture(scope="module")
 def source() -> nbformat.NotebookNode:
     return nbformat.read(NOTEBOOK, as_version=4)
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> nbformat.NotebookNode:
+def reference(executed_reference) -> nbformat.NotebookNode:
     """The reference notebook, executed in a folder that holds only it and ``assets/``."""
-    work = tmp_path_factory.mktemp("reference")
-    shutil.copy(NOTEBOOK, work / "lab3.ipynb")
-    shutil.copytree(ASSETS, work / "assets")
-    return execute(work / "lab3.ipynb")
+    return executed_reference
 
 
 @pytest.fixture(scope="module")

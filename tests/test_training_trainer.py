@@ -1,4 +1,6 @@
 """circle.Trainer: trains like d2l.Trainer, quickly and quietly, and leaves a loss curve."""
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -101,22 +103,25 @@ class FakeHandle:
         self.updates.append(obj)
 
 
-def test_live_view_redraws_at_most_once_per_refresh_and_ends_with_the_curve(monkeypatch):
-    handle = FakeHandle()
-    shown = []
+def test_live_view_redraws_at_most_once_per_refresh_and_ends_with_the_curve_and_final_loss(monkeypatch):
+    shown, handles = [], []
 
     def display(obj, display_id=False):
         shown.append(obj)
-        return handle
+        handles.append(FakeHandle())
+        return handles[-1]
 
     monkeypatch.setattr("IPython.display.display", display)
     torch.manual_seed(0)
     data = circle.CircleData(circle.gen_data(400, seed=0), circle.inside_circle, batch_size=20)
     trainer = circle.Trainer(max_epochs=30, live=True, refresh_seconds=3600)
     trainer.fit(CircleModel(), data)
-    assert len(shown) == 1                      # one output, updated in place
-    assert len(handle.updates) == 1             # no redraw within the hour, then the final one
-    assert handle.updates[-1].format == "png" and handle.updates[-1].data[:4] == b"\x89PNG"
+    assert len(shown) == 2                      # the picture, and from its first drawing a text line
+    picture, status = handles
+    assert len(picture.updates) == 1            # no redraw within the hour, then the final one
+    assert picture.updates[-1].format == "png" and picture.updates[-1].data[:4] == b"\x89PNG"
+    assert status.updates == []                 # first drawn at the end: the final loss, as text
+    assert re.fullmatch(r"30 epochs in [\d.]+ s: train_loss \d+\.\d{4}", shown[1].data), shown[1].data
     assert isinstance(trainer.figure, Figure)
 
 
