@@ -3,7 +3,7 @@
 :func:`write_kernelspec` writes a ``python3`` kernelspec into a private Jupyter data directory;
 put that directory first on ``JUPYTER_PATH`` and every notebook asking for ``python3`` gets this
 kernel, whatever kernelspecs the user has installed. The kernel reads its confinement from
-the environment the grading worker sets (see :mod:`autograde.sandbox`):
+the environment the grading worker sets (see :mod:`autograde.run.confine`):
 
 * ``AUTOGRADE_WRITABLE``: directories it may write beneath, joined with ``os.pathsep``;
 * ``AUTOGRADE_MEMORY_BYTES``, ``AUTOGRADE_FILE_BYTES``, ``AUTOGRADE_CPU_SECONDS``: its limits.
@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograde import sandbox
+from autograde.run import confine as sandbox
 
 KERNEL_NAME = "python3"
 CONFINEMENT_VARIABLES = ("AUTOGRADE_WRITABLE", "AUTOGRADE_MEMORY_BYTES", "AUTOGRADE_FILE_BYTES",
