@@ -9,7 +9,7 @@ SUBMISSIONS ?= $(OUT)/demo/submissions
 export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-slow lab release grade bench clean
+.PHONY: setup demo test lab release grade bench clean
 
 setup: $(STAMP)
 
@@ -28,10 +28,7 @@ demo: $(STAMP)
 	$(PY) -m autograde demo --out $(OUT)/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow"
-
-test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest
 
 lab: $(STAMP)
 	$(PY) -m autograde release --out $(OUT)/release

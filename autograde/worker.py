@@ -89,6 +89,18 @@ def check(job: Job, log: Path) -> list[dict] | None:
     return json.loads((folder / "results.json").read_text(encoding="utf-8"))
 
 
+def render_feedback(student_id: str, score: float, max_score: float, results: list[dict], notes: list[str],
+                    box: Path, hidden: dict[str, str] | None) -> str:
+    """The feedback page; the executed notebook is read as plain JSON (never validated, imported or
+    rendered as a template), and left out if it is missing or odd."""
+    executed = _read_json(box / "run" / "executed.ipynb", None)
+    try:
+        return feedback.render(student_id, score, max_score, results, notes,
+                               nbformat.from_dict(executed) if isinstance(executed, dict) else None, hidden)
+    except Exception:  # a notebook shaped in a way the page does not expect
+        return feedback.render(student_id, score, max_score, results, notes, None, hidden)
+
+
 def grade(job: Job) -> Outcome:
     """Grade `job`'s submission in `job.workspace`; never raises (a failure is a row)."""
     started = time.monotonic()
@@ -111,7 +123,11 @@ def grade(job: Job) -> Outcome:
                              job.assets, job.data_dir, job.matplotlib_config, job.name, log)
         box = job.workspace / "box"
         status, run_notes = run_status(job, _read_json(box / "run" / "journal.json", []), report)
+        check_started = time.monotonic()
         results = check(job, log)
+        with open(log, "a", encoding="utf-8") as output:
+            output.write(f"[autograde] run {report.seconds:.2f} s, check {time.monotonic() - check_started:.2f} s, "
+                         f"{'sandboxed' if report.sandboxed else 'not sandboxed'}\n")
         if results is None:
             status, results = "error", []
             run_notes.append("the check phase failed (see the log)")
@@ -123,16 +139,10 @@ def grade(job: Job) -> Outcome:
                        seconds=time.monotonic() - started)
     cells = {**zero, **{r["grade_id"]: float(r["points"]) for r in results}}
     score = sum(cells.values())
-    executed = None
-    try:
-        if (box / "run" / "executed.ipynb").stat().st_size <= MAX_RUN_FILE_BYTES:
-            executed = nbformat.reads((box / "run" / "executed.ipynb").read_text(encoding="utf-8"), as_version=4)
-    except Exception:  # missing, damaged or odd: the page says the run did not finish
-        executed = None
     hidden = ({c.grade_id: c.source for c in check_source.tests(nbformat.read(job.source, as_version=4))}
               if job.show_hidden_tests else None)
     page = job.workspace / "feedback.html"
-    page.write_text(feedback.render(student_id, score, max_score, results, run_notes + notes, executed, hidden),
+    page.write_text(render_feedback(student_id, score, max_score, results, run_notes + notes, box, hidden),
                     encoding="utf-8")
     return Outcome(student_id, status, score, max_score, cells, run_notes + notes, feedback=page, log=log,
                    seconds=time.monotonic() - started)

@@ -33,8 +33,10 @@ class NotGradable:
     def __getattr__(self, name: str) -> Any:
         raise TypeError(object.__getattribute__(self, "_reason"))
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(object.__getattribute__(self, "_reason"))
+
+    __call__ = __getitem__ = __len__ = __iter__ = __contains__ = __float__ = __int__ = __index__ = _refuse
 
     def __repr__(self) -> str:
         return f"<not gradable: {object.__getattribute__(self, '_reason')}>"

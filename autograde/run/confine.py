@@ -1,7 +1,8 @@
 """Confine the process that runs a student's code: what it may write, how much memory it may use.
 
 Used inside the bubblewrap sandbox (a second wall: the kernel cannot write the runner's files
-nor signal it) and, where bubblewrap cannot run, as the only one. Alone it is not a container. Two things are enforced by the Linux kernel, where it offers them:
+nor signal it) and, where bubblewrap cannot run, as the only one. Alone it is not a container.
+Two things are enforced by the Linux kernel, where it offers them:
 
 * **Writes** (Landlock, Linux >= 5.13): after :func:`confine`, this process and all its children
   can create, change, rename or delete files only beneath the directories it was given (and
