@@ -3,13 +3,15 @@
 :func:`grade_folder` prepares what every submission shares (the student version generated from
 the source notebook, or taken from the cache; the names each test reads; a matplotlib font
 cache; MNIST), then grades each submission in a thread of its own (:func:`autograde.worker.grade`).
-The work itself happens in child processes: the sandboxed run and the fresh check process. No
-grading code runs in the same process as a submission, and the batch opens no socket.
+The work itself happens in child processes: the sandboxed run, and the check in a fresh fork of
+one of the batch's check servers (one per worker, started at once so their imports overlap the
+first runs). No grading code runs in a process that saw a submission; the batch opens no socket.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,10 +22,11 @@ from typing import Callable
 import nbformat
 
 from autograde.check import source as check_source
+from autograde.check.client import CheckServer
 from autograde.collect import Submission, find_submissions
 from autograde.course import SUPPORT_FOLDERS, cached_course, check_source as read_source, fingerprint
 from autograde.jobs import Job, Limits, Outcome
-from autograde.worker import grade
+from autograde.worker import check_environment, grade
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,20 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
                 seed=challenge_seed(assignment, s.student_id), name=f"{batch}-{index:04d}",
                 show_hidden_tests=show_hidden_tests)
             for index, s in enumerate(submissions) if s.notebook is not None]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in as_completed([pool.submit(grade, job) for job in jobs]):
-            outcome = future.result()
-            on_done(outcome)
-            outcomes.append(outcome)
+    servers: queue.Queue = queue.Queue()
+    for index in range(min(max(1, workers), len(jobs))):
+        server = CheckServer(source, check_environment(jobs[0]), run_dir / f"check-server-{index}.log")
+        server.start()  # its prelude imports while the first runs go
+        servers.put(server)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for future in as_completed([pool.submit(grade, job, servers) for job in jobs]):
+                outcome = future.result()
+                on_done(outcome)
+                outcomes.append(outcome)
+    finally:
+        while not servers.empty():
+            servers.get().close()
     for outcome in outcomes:
         outcome.max_score = outcome.max_score or assignment.max_score
         outcome.cells = {grade_id: outcome.cells.get(grade_id, 0.0) for grade_id in assignment.grade_ids}

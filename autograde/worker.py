@@ -3,9 +3,9 @@
 :func:`grade` composes the phases, in order:
 
 1. :func:`~autograde.notebook_checks.read_submission`: is it a notebook at all;
-2. :func:`autograde.run.execute`: the run phase, in the submission's own box;
+2. :func:`autograde.run.phase.execute`: the run phase, in the submission's own box;
 3. :func:`run_status`: the row's status and notes, from the runner's journal;
-4. :func:`check`: the check phase, ``python -m autograde.check.runner`` in a fresh process;
+4. :func:`check`: the check phase, in a fresh fork of a check server (:mod:`autograde.check.server`);
 5. :func:`autograde.feedback.render`: the page, from the executed notebook and the results.
 
 Nothing the run wrote is imported or executed here: the journal and the results are JSON, the
@@ -14,16 +14,16 @@ executed notebook is escaped text.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import queue
 import time
 import traceback
 from pathlib import Path
 
 import nbformat
 
-from autograde import feedback, run
+from autograde import feedback
+from autograde.check.client import CheckServer
+from autograde.run import phase
 from autograde.check import source as check_source
 from autograde.jobs import Job, Outcome
 from autograde.notebook_checks import InvalidSubmission, find_tampering, read_submission
@@ -41,7 +41,7 @@ def _read_json(path: Path, default):
         return default
 
 
-def run_status(job: Job, journal: object, report: run.RunReport) -> tuple[str, list[str]]:
+def run_status(job: Job, journal: object, report: phase.RunReport) -> tuple[str, list[str]]:
     """The row's status and notes, from the runner's journal (only statuses, never points)."""
     events = [e for e in journal if isinstance(e, dict)] if isinstance(journal, list) else []
 
@@ -67,26 +67,25 @@ def run_status(job: Job, journal: object, report: run.RunReport) -> tuple[str, l
     return "ok", notes
 
 
-def check(job: Job, log: Path) -> list[dict] | None:
-    """Run the check phase in a fresh process; its results, or None if it failed."""
+def check_environment(job: Job) -> dict[str, str]:
+    """The check server's environment: one thread, no display, the batch's MNIST folder."""
+    return {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "PYTHONWARNINGS": "ignore",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            **({"MPLCONFIGDIR": str(job.matplotlib_config)} if job.matplotlib_config else {}),
+            **({"LAB3_DATA_DIR": str(job.data_dir)} if job.data_dir else {})}
+
+
+def check(job: Job, log: Path, servers: "queue.Queue[CheckServer]") -> list[dict] | None:
+    """Run the check phase on a server's fresh fork; its results, or None if it failed."""
     folder = job.workspace / "check"
     folder.mkdir(parents=True, exist_ok=True)
-    environment = {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "PYTHONWARNINGS": "ignore",
-                   "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                   **({"MPLCONFIGDIR": str(job.matplotlib_config)} if job.matplotlib_config else {}),
-                   **({"LAB3_DATA_DIR": str(job.data_dir)} if job.data_dir else {})}
-    spec = {"source": str(job.source), "artifacts": str(job.workspace / "box" / "artifacts"), "seed": job.seed,
-            "test_timeout": job.test_timeout, "results": str(folder / "results.json"), "environment": environment}
-    (folder / "job.json").write_text(json.dumps(spec), encoding="utf-8")
-    with open(log, "ab") as output:
-        try:
-            subprocess.run([sys.executable, "-P", "-m", "autograde.check.runner", str(folder / "job.json")],
-                           stdin=subprocess.DEVNULL, stdout=output, stderr=output, check=True,
-                           env={**os.environ, **environment},
-                           timeout=job.test_timeout * max(1, len(job.names)) + CHECK_GRACE_SECONDS)
-        except (subprocess.SubprocessError, OSError):
-            return None
-    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    spec = {"artifacts": str(job.workspace / "box" / "artifacts"), "seed": job.seed,
+            "test_timeout": job.test_timeout, "results": str(folder / "results.json"), "log": str(log)}
+    server = servers.get()
+    try:
+        return server.check(spec, folder / "job.json", job.test_timeout * max(1, len(job.names)) + CHECK_GRACE_SECONDS)
+    finally:
+        servers.put(server)
 
 
 def render_feedback(student_id: str, score: float, max_score: float, results: list[dict], notes: list[str],
@@ -101,7 +100,7 @@ def render_feedback(student_id: str, score: float, max_score: float, results: li
         return feedback.render(student_id, score, max_score, results, notes, None, hidden)
 
 
-def grade(job: Job) -> Outcome:
+def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     """Grade `job`'s submission in `job.workspace`; never raises (a failure is a row)."""
     started = time.monotonic()
     job.workspace.mkdir(parents=True, exist_ok=True)
@@ -119,12 +118,12 @@ def grade(job: Job) -> Outcome:
         return Outcome(student_id, "invalid notebook", 0.0, max_score, zero, notes + [str(error)], log=log)
     try:
         notes += find_tampering(submitted, job.released)
-        report = run.execute(job.workspace / "box", submitted, job.released, job.names, job.seed, job.limits,
+        report = phase.execute(job.workspace / "box", submitted, job.released, job.names, job.seed, job.limits,
                              job.assets, job.data_dir, job.matplotlib_config, job.name, log)
         box = job.workspace / "box"
         status, run_notes = run_status(job, _read_json(box / "run" / "journal.json", []), report)
         check_started = time.monotonic()
-        results = check(job, log)
+        results = check(job, log, servers)
         with open(log, "a", encoding="utf-8") as output:
             output.write(f"[autograde] run {report.seconds:.2f} s, check {time.monotonic() - check_started:.2f} s, "
                          f"{'sandboxed' if report.sandboxed else 'not sandboxed'}\n")

@@ -1,22 +1,20 @@
-"""The check phase's entry point: ``python -m autograde.check.runner JOB``, in a fresh process.
+"""Run the instructor's tests against one submission's artifacts (the check phase proper).
 
-``JOB`` (JSON, written by the grader) names the instructor's source notebook, the run's
-artifacts folder, the challenge seed, a time limit per test and where to write the results.
-For each test cell, in notebook order: seed random, numpy and torch; bind the names it reads to
-objects rebuilt from that test's snapshot; run its whole source (visible and hidden parts) in
-the namespace the kit's prelude made; record points when it raises nothing. Results are a JSON
-list of ``{"grade_id", "points", "max_points", "passed", "message", "notes"}``.
+:func:`prepare` reads the source notebook and runs its prelude (the kit's helpers, fresh);
+:func:`run_tests` then, for each test cell in notebook order: seeds random, numpy and torch;
+binds the names it reads to objects rebuilt from that test's snapshot; runs its whole source
+(visible and hidden parts); records the points when it raises nothing. Results are a list of
+``{"grade_id", "points", "max_points", "passed", "message", "notes"}``. Both run in the check
+server (:mod:`autograde.check.server`), never in a process that saw student code.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import random
 import signal
 import sys
-import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -51,32 +49,47 @@ def _on_alarm(signum, frame):
     raise TestTimeout("the test ran past its time limit")
 
 
-def check(job: dict) -> list[dict]:
-    notebook = nbformat.read(job["source"], as_version=4)
+@dataclass
+class Prepared:
+    """The source notebook's tests, the names each reads, and the namespace its prelude made."""
+
+    cells: list[source.TestCell]
+    names: dict[str, list[str]]
+    namespace: dict
+
+
+def prepare(source_path: str) -> Prepared:
+    notebook = nbformat.read(source_path, as_version=4)
     cells = source.tests(notebook)
     prelude, bound = source.prelude(notebook)
-    names = source.names_read(cells, bound)
     namespace: dict = {"__name__": "__main__"}
-    signal.signal(signal.SIGALRM, _on_alarm)
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
         exec(compile(prelude, "<prelude>", "exec"), namespace)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    return Prepared(cells, source.names_read(cells, bound), namespace)
+
+
+def run_tests(prepared: Prepared, artifacts_folder: Path, seed: int, test_timeout: int) -> list[dict]:
+    """Every test cell against the artifacts in `artifacts_folder`; `seed` is the challenge seed."""
+    namespace = dict(prepared.namespace)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    quiet = io.StringIO()
     results = []
-    for cell in cells:
+    for cell in prepared.cells:
         result = {"grade_id": cell.grade_id, "points": 0.0, "max_points": cell.points, "passed": False,
                   "message": "", "notes": []}
         _seed(0)
         try:
-            values = artifacts.read_snapshot(Path(job["artifacts"]), cell.grade_id, names[cell.grade_id])
+            values = artifacts.read_snapshot(artifacts_folder, cell.grade_id, prepared.names[cell.grade_id])
             for name, value in values.items():
                 if isinstance(value, artifacts.Missing):
                     namespace.pop(name, None)
                     continue
-                namespace[name], notes = rebuild.rebuild(value, job["seed"])
+                namespace[name], notes = rebuild.rebuild(value, seed)
                 result["notes"] += [f"{name}: {note}"[:MAX_MESSAGE] for note in notes]
-            signal.alarm(job["test_timeout"])
+            signal.alarm(test_timeout)
             with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
                 exec(compile(cell.source, f"<{cell.grade_id}>", "exec"), namespace)
             result.update(points=cell.points, passed=True)
@@ -86,18 +99,3 @@ def check(job: dict) -> list[dict]:
             signal.alarm(0)
         results.append(result)
     return results
-
-
-def main(job_path: str) -> None:
-    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    os.environ.update(job.get("environment", {}))
-    try:
-        results = check(job)
-    except Exception:
-        traceback.print_exc()
-        raise SystemExit(1)
-    Path(job["results"]).write_text(json.dumps(results), encoding="utf-8")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])
