@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,18 @@ def test_the_reader_never_unpickles(tmp_path):
 def test_a_missing_export_says_the_run_stopped_before_the_test(tmp_path):
     with pytest.raises(artifacts.ArtifactError, match="run stopped before it"):
         artifacts.read_snapshot(tmp_path, "t", ["v"])
+
+
+def test_each_test_gets_the_students_values_it_reads_and_the_kits_helpers_fresh():
+    import nbformat
+
+    from autograde.check import source
+
+    notebook = nbformat.read(Path(__file__).resolve().parents[1] / "lab3.ipynb", as_version=4)
+    statements, bound = source.prelude(notebook)
+    assert {"inside_circle", "verify", "MNISTData", "perturb_one_pixel", "mnist_data", "torch", "nn"} <= bound
+    assert not any("nn_circle" in statement or "def " in statement for statement in statements)
+    names = source.names_read(source.tests(notebook), bound)
+    assert names["test_circle_model"] == ["nn_circle"]
+    assert names["test_property1"] == ["cases1", "nn_circle", "ret1"]
+    assert names["test_mnist_verify"] == ["cases", "mnist_model", "ret_mnist", "x_specs", "y_specs"]

@@ -14,6 +14,7 @@ import io
 import random
 import signal
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def prepare(source_path: str) -> Prepared:
     namespace: dict = {"__name__": "__main__"}
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-        exec(compile(prelude, "<prelude>", "exec"), namespace)
+        for statement in prelude:  # one that fails (no MNIST here) leaves its name unbound
+            try:
+                exec(compile(statement, "<prelude>", "exec"), namespace)
+            except Exception:
+                traceback.print_exc(file=sys.__stderr__)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     return Prepared(cells, source.names_read(cells, bound), namespace)

@@ -57,8 +57,8 @@ def _kit_call(node: ast.AST, imported: set[str]) -> bool:
             and all(_is_literal(k.value) for k in node.keywords))
 
 
-def prelude(source: NotebookNode) -> tuple[str, set[str]]:
-    """(code, names it binds) from the provided code cells, in notebook order."""
+def prelude(source: NotebookNode) -> tuple[list[str], set[str]]:
+    """(statements, names they bind) from the provided code cells, in notebook order."""
     lines, bound = [], set()
     for cell in source.cells:
         meta = _meta(cell)
@@ -77,7 +77,7 @@ def prelude(source: NotebookNode) -> tuple[str, set[str]]:
             else:
                 bound |= {t.id for t in statement.targets}
             lines.append(ast.unparse(statement))
-    return "\n".join(lines), bound
+    return lines, bound
 
 
 def _names(tree: ast.Module) -> dict[str, set[str]]:

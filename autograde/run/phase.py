@@ -1,8 +1,8 @@
 """Prepare a submission's box and run it in the sandbox (the grader's side of the run phase).
 
-What comes out of :func:`execute` is a folder: ``artifacts/`` (JSON and ``.npz`` written by the exporter),
-``run/executed.ipynb`` and ``run/journal.json`` (written by the runner). The grader reads them
-as untrusted data (:mod:`autograde.artifacts`, :mod:`autograde.feedback`).
+What comes out of :func:`execute` is a folder: ``artifacts/`` (JSON and ``.npz`` written by the
+exporter), ``run/executed.ipynb`` and ``run/journal.json`` (written by the runner). The grader
+reads them as untrusted data (:mod:`autograde.artifacts`, :mod:`autograde.feedback`).
 
 Box layout (``BOX`` is ``/submission`` inside bubblewrap, the box's own path without it)::
 

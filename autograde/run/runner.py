@@ -45,7 +45,8 @@ def run(box: Path) -> None:
                        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"), "JUPYTER_CONFIG_DIR": str(jupyter / "config")})
     client = GuardedClient(notebook, kernel_name=KERNEL_NAME, cell_timeout=job["cell_timeout"],
                            deadline=started + job["budget_seconds"], max_output_bytes=job["max_output_bytes"],
-                           startup_timeout=120, shutdown_kernel="immediate", resources={"metadata": {"path": str(box / job["cwd"])}})
+                           startup_timeout=120, shutdown_kernel="immediate",
+                           resources={"metadata": {"path": str(box / job["cwd"])}})
     try:
         client.execute()
     except Exception:  # the kernel would not start, or nbclient failed: say so, keep what ran
