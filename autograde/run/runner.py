@@ -17,10 +17,15 @@ import time
 import traceback
 from pathlib import Path
 
-import nbformat
+# jsonschema (under nbformat) imports its optional IRI format checker, rfc3987_syntax, which
+# builds a grammar for 0.7 s; notebooks have no IRI fields. Every submission pays this import
+# in its own sandbox, so it is skipped here (jsonschema treats the checker as absent).
+sys.modules.setdefault("rfc3987_syntax", None)
 
-from autograde.run.execute import GuardedClient
-from autograde.run.kernel import CONFINE_VARIABLE
+import nbformat  # noqa: E402
+
+from autograde.run.execute import GuardedClient  # noqa: E402
+from autograde.run.kernel import CONFINE_VARIABLE  # noqa: E402
 
 KERNEL_NAME = "autograde-run"
 
