@@ -1,18 +1,17 @@
-"""Grade a folder of submissions in parallel, one worker process per submission.
+"""Grade a folder of submissions in parallel, at most ``workers`` at a time.
 
-:func:`grade_folder` prepares what every worker shares (the assignment generated from the
-source notebook, or taken from the cache; the grading kernelspec; a matplotlib font cache), then
-runs the workers, at most ``workers`` at a time. Workers are forked from a server that has nbgrader already imported, so a
-submission costs its kernel's start-up and its own execution, not an interpreter start. Each
-worker gets a hard deadline on top of its own wall-clock watchdog: past it, its process group and
-every process carrying its token are killed, and the row says so.
+:func:`grade_folder` prepares what every submission shares (the student version generated from
+the source notebook, or taken from the cache; the names each test reads; a matplotlib font
+cache; MNIST), then grades each submission in a thread of its own (:func:`autograde.worker.grade`).
+The work itself happens in child processes: the sandboxed run, and the check in a fresh fork of
+one of the batch's check servers (one per worker, started at once so their imports overlap the
+first runs). No grading code runs in a process that saw a submission; the batch opens no socket.
 """
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.forkserver
+import hashlib
 import os
-import signal
+import queue
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,26 +21,26 @@ from typing import Callable
 
 import nbformat
 
-from autograde import processes
+from autograde.check import source as check_source
+from autograde.check.client import CheckServer
 from autograde.collect import Submission, find_submissions
-from autograde.course import Course, cached_course, check_source
-from autograde.kernel import write_kernelspec
-from autograde.jobs import Job, Limits, Outcome, run_worker
-
-KILL_GRACE_SECONDS = 60  # past the worker's own watchdog, before the batch kills it
+from autograde.course import SUPPORT_FOLDERS, cached_course, check_source as read_source, fingerprint
+from autograde.jobs import Job, Limits, Outcome
+from autograde.worker import check_environment, grade
 
 
 @dataclass(frozen=True)
 class Assignment:
     """What every worker shares for one batch."""
 
-    template: Course
-    released_notebook: Path
+    source: Path
+    released: nbformat.NotebookNode
     grade_ids: list[str]  # graded cells, in notebook order
     max_score: float
-    jupyter_path: Path
+    names: dict[str, list[str]]  # test id -> names it reads
     matplotlib_config: Path
     data_dir: Path | None
+    fingerprint: str
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
@@ -78,18 +77,18 @@ def prepare_data() -> Path | None:
         return None
 
 
-def prepare_assignment(source: Path, run_dir: Path, cache: Path) -> Assignment:
-    """The assignment (student version, gradebook) generated from `source`, via `cache`."""
-    check_source(source)
+def prepare_assignment(source: Path, cache: Path) -> Assignment:
+    """The assignment (student version, tests, names they read) generated from `source`, via `cache`."""
+    notebook = read_source(source)
     template = cached_course(source, cache)
-    released = template.release_folder / source.name
-    cells = graded_cells(nbformat.read(released, as_version=4))
-    return Assignment(template=template, released_notebook=released,
-                      grade_ids=[grade_id for grade_id, _ in cells],
+    released = nbformat.read(template.release_folder / source.name, as_version=4)
+    cells = graded_cells(released)
+    _, bound = check_source.prelude(notebook)
+    return Assignment(source=source, released=released, grade_ids=[grade_id for grade_id, _ in cells],
                       max_score=sum(points for _, points in cells),
-                      jupyter_path=write_kernelspec(run_dir / "jupyter").parents[1],
-                      matplotlib_config=prepare_matplotlib(cache / "matplotlib"),
-                      data_dir=prepare_data())
+                      names=check_source.names_read(check_source.tests(notebook), bound),
+                      matplotlib_config=prepare_matplotlib(cache / "matplotlib"), data_dir=prepare_data(),
+                      fingerprint=fingerprint(source))
 
 
 def unreadable(submission: Submission, assignment: Assignment) -> Outcome:
@@ -99,68 +98,51 @@ def unreadable(submission: Submission, assignment: Assignment) -> Outcome:
                    [submission.problem, *submission.notes])
 
 
-def run_job(job: Job, context) -> Outcome:
-    """Run one worker process and wait for its outcome; kill it past its hard deadline."""
-    receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(target=run_worker, args=(job, sender), name=f"grade {job.submission.student_id}")
-    worker.start()
-    sender.close()
-    outcome, killed = None, False
-    if receiver.poll(job.limits.wall_seconds + KILL_GRACE_SECONDS):
-        try:
-            outcome = receiver.recv()
-        except EOFError:  # the worker died without a word
-            pass
-    else:
-        killed = True
-    receiver.close()
-    worker.join(timeout=10 if outcome else 0)
-    if worker.is_alive():
-        try:
-            os.killpg(worker.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        worker.join()
-    processes.kill_marked(job.token)
-    if outcome is not None:
-        return outcome
-    log = job.workspace / "grading.log"
-    if killed:
-        note = f"killed after {job.limits.wall_seconds + KILL_GRACE_SECONDS} s: no result"
-        return Outcome(job.submission.student_id, "timeout", notes=[note], log=log)
-    return Outcome(job.submission.student_id, "error",
-                   notes=[f"grading process ended with code {worker.exitcode} and no result"], log=log)
+def challenge_seed(assignment: Assignment, student_id: str) -> int:
+    """The challenge seed: fixed for a source and a student (regrading gives the same grades),
+    unknown to a student, who never sees the source notebook."""
+    digest = hashlib.sha256(f"{assignment.fingerprint}/{student_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers: int, run_dir: Path,
-                 cache: Path, on_done: Callable[[Outcome], None] = lambda outcome: None
-                 ) -> tuple[Assignment, list[Outcome]]:
+                 cache: Path, on_done: Callable[[Outcome], None] = lambda outcome: None,
+                 show_hidden_tests: bool = False) -> tuple[Assignment, list[Outcome]]:
     """Grade every submission in `submissions_folder`; outcomes sorted by student id.
 
-    `run_dir` is an empty scratch folder (workspaces, logs and feedback stay there until the
-    caller publishes them); `cache` keeps generated assignments between runs. `on_done` is
-    called as each submission finishes, e.g. for progress.
+    `run_dir` is an empty scratch folder (boxes, logs and feedback stay there until the caller
+    publishes them); `cache` keeps generated assignments between runs. `on_done` is called as
+    each submission finishes, e.g. for progress.
     Raises CourseError when the source notebook cannot be made into an assignment.
     """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograde._preload"])
-    multiprocessing.forkserver.ensure_running()  # imports nbgrader meanwhile, on another core
-    assignment = prepare_assignment(source, run_dir, cache)
-    submissions = find_submissions(submissions_folder, assignment.template.name)
+    assignment = prepare_assignment(source, cache)
+    submissions = find_submissions(submissions_folder, source.stem)
     outcomes = [unreadable(s, assignment) for s in submissions if s.notebook is None]
     for outcome in outcomes:
         on_done(outcome)
-    (run_dir / "work").mkdir()
-    jobs = [Job(submission=s, template=assignment.template, released_notebook=assignment.released_notebook,
-                jupyter_path=assignment.jupyter_path, matplotlib_config=assignment.matplotlib_config,
-                data_dir=assignment.data_dir, workspace=run_dir / "work" / f"{index:04d}", limits=limits, token=processes.new_token())
+    assets = [source.parent / folder for folder in SUPPORT_FOLDERS if (source.parent / folder).is_dir()]
+    batch = f"autograde-{os.getpid()}-{os.urandom(4).hex()}"
+    jobs = [Job(submission=s, source=source, released=assignment.released, names=assignment.names, assets=assets,
+                matplotlib_config=assignment.matplotlib_config, data_dir=assignment.data_dir,
+                workspace=run_dir / "work" / f"{index:04d}", limits=limits,
+                seed=challenge_seed(assignment, s.student_id), name=f"{batch}-{index:04d}",
+                show_hidden_tests=show_hidden_tests)
             for index, s in enumerate(submissions) if s.notebook is not None]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in as_completed([pool.submit(run_job, job, context) for job in jobs]):
-            outcome = future.result()
-            on_done(outcome)
-            outcomes.append(outcome)
-    for outcome in outcomes:  # a worker killed before reporting has no maximum yet
+    servers: queue.Queue = queue.Queue()
+    for index in range(min(max(1, workers), len(jobs))):
+        server = CheckServer(source, check_environment(jobs[0]), run_dir / f"check-server-{index}.log")
+        server.start()  # its prelude imports while the first runs go
+        servers.put(server)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for future in as_completed([pool.submit(grade, job, servers) for job in jobs]):
+                outcome = future.result()
+                on_done(outcome)
+                outcomes.append(outcome)
+    finally:
+        while not servers.empty():
+            servers.get().close()
+    for outcome in outcomes:
         outcome.max_score = outcome.max_score or assignment.max_score
         outcome.cells = {grade_id: outcome.cells.get(grade_id, 0.0) for grade_id in assignment.grade_ids}
     return assignment, sorted(outcomes, key=lambda outcome: outcome.student_id)

@@ -47,23 +47,28 @@ def _parser() -> argparse.ArgumentParser:
                                  help="folder of <student>.ipynb files or <student>/<name>.ipynb folders")
         command.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                              help="submissions graded at once (default: %(default)s, the CPU count)")
-        command.add_argument("--timeout", type=int, default=120, help="seconds per cell (default: %(default)s)")
+        command.add_argument("--timeout", type=int, default=600,
+                             help="most seconds one cell may run (default: %(default)s)")
         command.add_argument("--submission-timeout", type=int, default=None,
-                             help="seconds per submission, all cells (default: 5 x --timeout)")
+                             help="seconds for the whole run of one submission, all cells together "
+                                  "(default: 2 x --timeout)")
         command.add_argument("--memory-mb", type=int, default=4096,
-                             help="memory per kernel process, MiB (default: %(default)s)")
+                             help="memory for one submission's run, all its processes, MiB (default: %(default)s)")
+        command.add_argument("--show-hidden-tests", action="store_true",
+                             help="show the tests' code, hidden parts included, in feedback (for instructors)")
         command.add_argument("--cache", type=Path, default=default_cache(),
                              help="where generated assignments are kept between runs (default: %(default)s)")
     return parser
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    return Limits(cell_timeout=args.timeout, wall_seconds=args.submission_timeout or 5 * args.timeout,
+    return Limits(cell_timeout=args.timeout, budget_seconds=args.submission_timeout or 2 * args.timeout,
                   memory_bytes=args.memory_mb * MiB,
                   threads=max(1, (os.cpu_count() or 1) // max(1, args.workers)))
 
 
-def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path) -> list:
+def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path,
+          show_hidden_tests: bool = False) -> list:
     """Grade `submissions` into `out` (grades.csv, feedback/, logs/); print progress and a table."""
     if not submissions.is_dir():
         raise CourseError(f"submissions folder not found: {submissions}")
@@ -75,7 +80,7 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
                 progress.set_postfix_str(f"{outcome.student_id}: {outcome.status}")
 
             assignment, outcomes = grade_folder(submissions, source, limits, workers, Path(run_dir), cache,
-                                               on_done=done)
+                                               on_done=done, show_hidden_tests=show_hidden_tests)
         report.write_csv(outcomes, assignment.grade_ids, out / "grades.csv")
         report.publish_files(outcomes, out)
     print(report.summary_table(outcomes))
@@ -115,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="autograde-release-") as scratch:
                 print(f"wrote {release(args.source, args.out, Path(scratch))}")
         elif args.verb == "grade":
-            grade(args.submissions, args.out, args.source, _limits(args), args.workers, args.cache)
+            grade(args.submissions, args.out, args.source.resolve(), _limits(args), args.workers, args.cache.resolve(),
+                  args.show_hidden_tests)
         else:
             demo(args.out, args.source, _limits(args), args.workers, args.cache)
     except CourseError as error:

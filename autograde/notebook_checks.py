@@ -1,16 +1,13 @@
-"""Checks on a submitted notebook before nbgrader sees it, each a small function.
+"""Checks on a submitted notebook before it is graded, each a small function.
 
 * :func:`read_submission`: the file is a notebook at all (size, JSON, nbformat schema).
 * :func:`find_tampering`: which locked cells (tests, given code) were edited or deleted, and
-  whose points were changed, compared with the student version. nbgrader puts them back
-  (``OverwriteCells``, with ``add_missing_cells``); this only says so in the grade table.
-* :func:`repair_metadata`: nbgrader stops on a cell whose nbgrader metadata is not valid (say
-  ``"points": "lots"``); this puts back the released metadata on known cells and drops it from
-  cells with an unknown ``grade_id``, so nbgrader can restore and grade the rest.
+  whose points were changed, compared with the student version. Grading ignores the student's
+  copy of those cells anyway (provided cells are restored, tests come from the source notebook);
+  this only says so in the grade table.
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import nbformat
@@ -62,19 +59,3 @@ def find_tampering(submitted: NotebookNode, released: NotebookNode) -> list[str]
         elif meta.get("grade") and cell.metadata.nbgrader.get("points") != meta.get("points"):
             changes.append(f"{grade_id} points changed")
     return changes
-
-
-def repair_metadata(submitted: NotebookNode, released: NotebookNode) -> NotebookNode:
-    """A copy of `submitted` whose nbgrader metadata is the released one, cell by grade_id."""
-    repaired = copy.deepcopy(submitted)
-    released_meta = {gid: cell.metadata.nbgrader for gid, cell in _nbgrader_cells(released).items()}
-    for cell in repaired.cells:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta is None:
-            continue
-        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-        if grade_id in released_meta:
-            cell.metadata.nbgrader = copy.deepcopy(released_meta[grade_id])
-        else:
-            del cell.metadata["nbgrader"]
-    return repaired

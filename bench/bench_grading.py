@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,14 @@ def time_autograde(source: Path, submissions: Path, out: Path, cache: Path, work
         return seconds, {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
 
 
+def phase_seconds(out: Path) -> tuple[float, float]:
+    """Mean seconds of the run phase and of the check phase per submission, from the logs."""
+    found = [re.search(r"\[autograde\] run ([0-9.]+) s, check ([0-9.]+) s", log.read_text(errors="replace"))
+             for log in (out / "logs").glob("*.log")]
+    pairs = [(float(m.group(1)), float(m.group(2))) for m in found if m]
+    return (sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)) if pairs else (0.0, 0.0)
+
+
 def time_nbgrader(source: Path, submissions: Path, students: list[str], course: Path) -> tuple[float, float, dict]:
     """Plain nbgrader in one course directory: (autograde seconds, feedback seconds, scores)."""
     (course / "source" / "lab3").mkdir(parents=True)
@@ -113,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         students = make_submissions(source, root / "submissions", args.submissions)
         cold, ours = time_autograde(source, root / "submissions", root / "out-cold", root / "cache", args.workers)
         warm, _ = time_autograde(source, root / "submissions", root / "out-warm", root / "cache", args.workers)
+        one_run, one_check = phase_seconds(root / "out-warm")
         peer_grade, peer_feedback, theirs = time_nbgrader(source, root / "submissions", students, root / "course")
     if ours != theirs:
         raise SystemExit(f"scores differ: autograde {ours} vs nbgrader {theirs}")
@@ -125,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  autograde grade --workers {args.workers} (warm cache)  {warm:6.1f} s")
     print(f"  speed-up vs autograde alone:    {peer_grade / cold:4.2f}x cold, {peer_grade / warm:4.2f}x warm")
     print(f"  speed-up vs autograde+feedback: {peer_total / cold:4.2f}x cold, {peer_total / warm:4.2f}x warm")
+    n = args.submissions
+    print(f"  per submission: nbgrader {peer_grade / n:.2f} s (sequential), autograde grade {warm * args.workers / n:.2f} s "
+          f"of a worker (warm), of which run {one_run:.2f} s and check {one_check:.2f} s "
+          f"(check = {100 * one_check / max(one_run, 1e-9):.0f}% of the run)")
 
 
 if __name__ == "__main__":

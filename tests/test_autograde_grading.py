@@ -19,7 +19,8 @@ import nbformat
 import pytest
 
 from autograde import crafted
-from autograde.sandbox import landlock_abi
+from autograde.run.confine import landlock_abi
+from autograde.run.sandbox import bwrap_binary
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
 FULL_MARKS = 6.0

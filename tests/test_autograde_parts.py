@@ -2,6 +2,8 @@
 crafting submissions, releasing, and the sandbox the kernel runs in."""
 from __future__ import annotations
 
+import csv
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,8 +15,8 @@ import pytest
 from autograde import crafted
 from autograde.collect import find_submissions
 from autograde.course import release
-from autograde.notebook_checks import InvalidSubmission, find_tampering, read_submission, repair_metadata
-from autograde.sandbox import landlock_abi
+from autograde.notebook_checks import InvalidSubmission, find_tampering, read_submission
+from autograde.run.confine import landlock_abi
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
 
@@ -30,7 +32,7 @@ def notebooks(tmp_path_factory):
 def test_release_strips_solutions_and_hidden_tests_and_copies_assets(notebooks):
     _, released, folder = notebooks
     text = (folder / "lab3.ipynb").read_text(encoding="utf-8")
-    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "square(-4)" not in text
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "64, 81" not in text
     assert "raise NotImplementedError" in text
     assert (folder / "assets" / "dot.png").read_bytes().startswith(b"\x89PNG")
 
@@ -64,30 +66,20 @@ def test_tampering_is_described_and_untouched_notebooks_are_clean(notebooks):
     assert changes == ["test_square deleted", "test_inside_circle edited", "test_picture_bytes edited"]
 
 
-def test_repair_puts_back_released_metadata_and_drops_unknown_ids(notebooks):
-    source, released, _ = notebooks
-    broken = crafted.perfect(source, released)
-    broken.cells[4].metadata.nbgrader["points"] = "lots"
-    broken.cells[2].metadata["nbgrader"] = {"grade_id": "invented", "grade": True, "points": 100}
-    repaired = repair_metadata(broken, released)
-    assert repaired.cells[4].metadata.nbgrader == released.cells[4].metadata.nbgrader
-    assert "nbgrader" not in repaired.cells[2].metadata
-
-
 def test_crafted_submissions_answer_what_they_should(notebooks):
     source, released, _ = notebooks
     solutions = crafted.solution_ids(released)
     assert solutions == ["square", "inside_circle", "picture_bytes"]
     perfect = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in crafted.perfect(source, released).cells}
-    assert "return x * x" in perfect["square"] and "BEGIN SOLUTION" not in perfect["square"]
+    assert "x * x for x" in perfect["square"] and "BEGIN SOLUTION" not in perfect["square"]
     partial = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in crafted.partial(source, released).cells}
-    assert "return x * x" in partial["square"] and "NotImplementedError" in partial["picture_bytes"]
+    assert "x * x for x" in partial["square"] and "NotImplementedError" in partial["picture_bytes"]
 
 
 def _confined_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     prelude = textwrap.dedent(f"""
         from pathlib import Path
-        from autograde.sandbox import confine
+        from autograde.run.confine import confine
         problems = confine([Path({str(tmp_path / 'box')!r})], memory_bytes=4096 << 20,
                            file_bytes=64 << 20, cpu_seconds=60)
         assert not problems, problems
@@ -126,3 +118,19 @@ def test_sandbox_memory_limit_stops_a_huge_allocation_but_torch_still_runs(tmp_p
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "stopped"
     assert result.stderr == ""
+
+
+def test_without_bubblewrap_grading_still_works_and_says_not_sandboxed(tmp_path, notebooks):
+    source, released, _ = notebooks
+    for kind in ("perfect", "blank"):
+        crafted.write_submission(crafted.MAKERS[kind](source, released), tmp_path / "subs" / f"{kind}.ipynb")
+    result = subprocess.run([sys.executable, "-m", "autograde", "grade", str(tmp_path / "subs"), "--out",
+                             str(tmp_path / "out"), "--source", str(FIXTURE), "--cache", str(tmp_path / "cache"),
+                             "--workers", "2", "--timeout", "30"],
+                            env={**os.environ, "AUTOGRADE_SANDBOX": "none"}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    with open(tmp_path / "out" / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert (float(rows["perfect"]["score"]), float(rows["blank"]["score"])) == (6.0, 0.0)
+    assert all("not sandboxed" in row["notes"] for row in rows.values())

@@ -1,9 +1,10 @@
-"""Find and stop every process one submission started, including ones that left their session.
+"""Find and stop every process one submission started, where bubblewrap cannot run.
 
-Each grading worker puts a random token in its environment; the kernel and anything it starts
+(In the sandbox the PID namespace does this: when the runner ends, every process of the run
+ends with it.) Each run puts a random token in its environment; the kernel and anything it starts
 inherit it. :func:`kill_marked` kills every process whose environment carries the token. A process
 that replaces its own environment (``execve`` with a clean one) escapes this sweep; its
-``RLIMIT_CPU`` (see :mod:`autograde.sandbox`) still ends it once it has used its CPU budget.
+``RLIMIT_CPU`` (see :mod:`autograde.run.confine`) still ends it once it has used its CPU budget.
 """
 from __future__ import annotations
 

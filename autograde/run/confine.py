@@ -1,6 +1,8 @@
 """Confine the process that runs a student's code: what it may write, how much memory it may use.
 
-This is not a container. Two things are enforced by the Linux kernel, where it offers them:
+Used inside the bubblewrap sandbox (a second wall: the kernel cannot write the runner's files
+nor signal it) and, where bubblewrap cannot run, as the only one. Alone it is not a container.
+Two things are enforced by the Linux kernel, where it offers them:
 
 * **Writes** (Landlock, Linux >= 5.13): after :func:`confine`, this process and all its children
   can create, change, rename or delete files only beneath the directories it was given (and
@@ -83,17 +85,20 @@ def restrict_writes(writable: list[Path]) -> int:
     return abi
 
 
-def limit_resources(memory_bytes: int, file_bytes: int, cpu_seconds: int) -> None:
-    """Cap the data segment and written files (bytes) and the CPU time (seconds) of each process."""
-    for limit, value in ((resource.RLIMIT_DATA, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes),
-                         (resource.RLIMIT_CPU, cpu_seconds), (resource.RLIMIT_CORE, 0)):
+def limit_resources(memory_bytes: int | None, file_bytes: int, cpu_seconds: int) -> None:
+    """Cap the data segment (unless `memory_bytes` is None: a cgroup limits memory instead) and
+    written files (bytes) and the CPU time (seconds) of each process."""
+    limits = [(resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_CPU, cpu_seconds), (resource.RLIMIT_CORE, 0)]
+    if memory_bytes is not None:
+        limits.append((resource.RLIMIT_DATA, memory_bytes))
+    for limit, value in limits:
         _, hard = resource.getrlimit(limit)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         resource.setrlimit(limit, (value, value if hard == resource.RLIM_INFINITY else hard))
 
 
-def confine(writable: list[Path], memory_bytes: int, file_bytes: int, cpu_seconds: int) -> list[str]:
+def confine(writable: list[Path], memory_bytes: int | None, file_bytes: int, cpu_seconds: int) -> list[str]:
     """Apply every confinement this platform offers; return what could not be applied, in words."""
     missing = []
     try:

@@ -1,0 +1,212 @@
+"""What crosses from the run phase to the check phase, and the reader that trusts none of it.
+
+The run phase leaves, per test cell ``T``, ``artifacts/T.json`` and ``artifacts/T.npz`` (written
+by :mod:`autograde.run.export`). The JSON is ``{"format": 1, "test": T, "values": {name: node}}``
+where a node is one of:
+
+=============================================  ==========================================
+``null``, ``true``, a number, a string         itself
+``{"float": "inf" | "-inf" | "nan"}``          that float
+``{"list": [node...]}``, ``{"tuple": [...]}``  a list, a tuple
+``{"dict": [[key, node]...]}``                 a dict with string keys
+``{"array": key, "kind": "tensor"|"ndarray"}``  array ``key`` of the ``.npz``
+``{"bytes": key}``                             bytes (a uint8 array of the ``.npz``)
+``{"verdict": {"status": str}}``               a ``verify`` result
+``{"network": {...}}``                         a chain: ``layers`` (``"relu"`` or
+                                               ``{"weight": key, "bias": key|null}``),
+                                               ``softmax``, ``outputs`` and optional
+                                               ``loss`` (challenge answers, each
+                                               ``{"array": key}`` or ``{"error": str}``),
+                                               or only ``{"error": str}``
+``{"unsupported": type name}``, ``{"missing": true}``
+=============================================  ==========================================
+
+:func:`read_snapshot` checks sizes before reading, loads the ``.npz`` with
+``allow_pickle=False``, accepts only float, integer and boolean arrays, checks every node and the
+shapes of every chain, and returns plain Python values (:class:`Array`, :class:`Network`, ...).
+Anything else raises :class:`ArtifactError`, whose message says what was expected.
+"""
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+MAX_JSON_BYTES = 16 << 20
+MAX_NPZ_BYTES = 64 << 20  # uncompressed, all arrays of one snapshot
+MAX_DEPTH = 10
+MAX_STRING = 2_000
+ARRAY_KINDS = ("tensor", "ndarray")
+
+
+class ArtifactError(ValueError):
+    """A run-phase file that does not follow the schema; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Array:
+    values: np.ndarray
+    kind: str  # "tensor" or "ndarray"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+
+
+@dataclass(frozen=True)
+class Network:
+    """A checked chain: `layers` holds ``"relu"`` or (weight (out, in), bias (out,) or None)."""
+
+    layers: list
+    softmax: bool
+    outputs: np.ndarray | str  # the network's answers to the challenge, or the error it raised
+    loss: list | None  # per loss challenge: an array or the error message; None: no loss method
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A value the exporter could not turn into data (its type name), or a network it could not
+    read (the verifier's message)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The name was not defined when the test would have run."""
+
+
+Value = Union[None, bool, int, float, str, bytes, list, tuple, dict, Array, Verdict, Network, Unreadable, Missing]
+
+
+def _fail(what: str) -> ArtifactError:
+    return ArtifactError(f"artifact: {what}")
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise _fail(f"{path.name} is missing")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+        if declared > MAX_NPZ_BYTES:
+            raise _fail(f"{path.name} holds {declared} bytes, more than {MAX_NPZ_BYTES}")
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except ArtifactError:
+        raise
+    except Exception as error:  # not a zip, damaged, or an object array (pickle refused)
+        raise _fail(f"{path.name} is not a plain .npz file ({type(error).__name__})") from None
+    for key, array in arrays.items():
+        if array.dtype.kind not in "fiub" or array.dtype.hasobject:
+            raise _fail(f"array {key} has dtype {array.dtype}; expected floats, integers or booleans")
+    return arrays
+
+
+class _Decoder:
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+
+    def array(self, key: Any, where: str) -> np.ndarray:
+        if not isinstance(key, str) or key not in self.arrays:
+            raise _fail(f"{where}: expected the key of an array in the .npz, got {str(key)[:40]!r}")
+        return self.arrays[key]
+
+    def node(self, node: Any, depth: int = 0) -> Value:
+        if depth > MAX_DEPTH:
+            raise _fail(f"values nested deeper than {MAX_DEPTH}")
+        if node is None or isinstance(node, (bool, int)):
+            return node
+        if isinstance(node, float):
+            return node
+        if isinstance(node, str):
+            return node[:MAX_STRING]
+        if not isinstance(node, dict) or len(node) not in (1, 2):
+            raise _fail(f"expected a value node, got {type(node).__name__}")
+        (tag, body), *rest = node.items()
+        if tag == "float" and body in ("inf", "-inf", "nan"):
+            return float(body)
+        if tag in ("list", "tuple") and isinstance(body, list):
+            items = [self.node(item, depth + 1) for item in body]
+            return items if tag == "list" else tuple(items)
+        if tag == "dict" and isinstance(body, list) and all(
+                isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) for pair in body):
+            return {key[:MAX_STRING]: self.node(item, depth + 1) for key, item in body}
+        if tag == "array" and rest and rest[0][0] == "kind" and rest[0][1] in ARRAY_KINDS:
+            return Array(self.array(body, "array"), rest[0][1])
+        if tag == "bytes":
+            data = self.array(body, "bytes")
+            if data.dtype != np.uint8 or data.ndim != 1:
+                raise _fail("bytes must be a 1-D uint8 array")
+            return data.tobytes()
+        if tag == "verdict" and isinstance(body, dict) and isinstance(body.get("status"), str):
+            return Verdict(body["status"][:MAX_STRING])
+        if tag == "network" and isinstance(body, dict):
+            return self.network(body)
+        if tag == "unsupported" and isinstance(body, str):
+            return Unreadable(f"a {body[:200]} cannot be graded (expected data, tensors, networks or verify results)")
+        if tag == "missing" and body is True:
+            return Missing()
+        raise _fail(f"unknown value node {str(tag)[:40]!r}")
+
+    def answer(self, node: Any) -> np.ndarray | str:
+        if isinstance(node, dict) and isinstance(node.get("error"), str):
+            return node["error"][:MAX_STRING]
+        if isinstance(node, dict) and set(node) == {"array"}:
+            values = self.array(node["array"], "challenge answer")
+            if values.dtype.kind != "f":
+                raise _fail("challenge answers must be floats")
+            return values
+        raise _fail("expected a challenge answer ({'array': key} or {'error': message})")
+
+    def network(self, body: dict) -> Network | Unreadable:
+        if set(body) == {"error"} and isinstance(body["error"], str):
+            return Unreadable(body["error"][:MAX_STRING])
+        layers, width = [], None
+        if not isinstance(body.get("layers"), list) or not body["layers"] or not isinstance(body.get("softmax"), bool):
+            raise _fail("a network needs a non-empty list of layers and a boolean softmax")
+        for layer in body["layers"]:
+            if layer == "relu":
+                layers.append("relu")
+                continue
+            if not isinstance(layer, dict) or set(layer) != {"weight", "bias"}:
+                raise _fail("a network layer is 'relu' or {'weight': key, 'bias': key or null}")
+            weight = self.array(layer["weight"], "weight")
+            bias = None if layer["bias"] is None else self.array(layer["bias"], "bias")
+            if weight.ndim != 2 or weight.dtype.kind != "f" or (width is not None and weight.shape[1] != width):
+                raise _fail(f"a weight of shape {weight.shape} does not follow a layer of width {width}")
+            if bias is not None and (bias.dtype.kind != "f" or bias.shape != (weight.shape[0],)):
+                raise _fail(f"a bias of shape {bias.shape} for a weight of shape {weight.shape}")
+            width = weight.shape[0]
+            layers.append((weight, bias))
+        if width is None:
+            raise _fail("a network without any Linear layer")
+        loss = body.get("loss")
+        if loss is not None and not isinstance(loss, list):
+            raise _fail("loss answers must be a list")
+        return Network(layers, body["softmax"], self.answer(body.get("outputs")),
+                       None if loss is None else [self.answer(item) for item in loss])
+
+
+def read_snapshot(folder: Path, test_id: str, names: list[str]) -> dict[str, Value]:
+    """The values the run exported for `test_id`, checked; only `names` are kept."""
+    path = folder / f"{test_id}.json"
+    if not path.is_file():
+        raise _fail("nothing was exported for this test: the run stopped before it")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise _fail(f"{path.name} is larger than {MAX_JSON_BYTES} bytes")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda text: math.nan)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _fail(f"{path.name} is not JSON ({error})") from None
+    if not (isinstance(document, dict) and document.get("format") == 1 and document.get("test") == test_id
+            and isinstance(document.get("values"), dict)):
+        raise _fail(f"{path.name} should be {{'format': 1, 'test': {test_id!r}, 'values': {{...}}}}")
+    decoder = _Decoder(_load_arrays(folder / f"{test_id}.npz"))
+    return {name: decoder.node(document["values"][name]) for name in names if name in document["values"]}

@@ -1,0 +1,69 @@
+"""The run phase's entry point: ``python -m autograde.run.runner BOX``, inside the sandbox.
+
+``BOX/job.json`` (written by the grader) says what to run and under which limits; paths in it
+are relative to ``BOX``. The runner writes a kernelspec for :mod:`autograde.run.kernel` into its
+private temporary folder, executes the notebook with :class:`GuardedClient`, and writes the
+executed notebook and the journal of events. The student's kernel cannot write where these go
+(see the ``writable`` folders it is given). Nothing else leaves the sandbox but what the
+exporter cells wrote (see :mod:`autograde.run.export`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+# jsonschema (under nbformat) imports its optional IRI format checker, rfc3987_syntax, which
+# builds a grammar for 0.7 s; notebooks have no IRI fields. Every submission pays this import
+# in its own sandbox, so it is skipped here (jsonschema treats the checker as absent).
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
+
+from autograde.run.execute import GuardedClient  # noqa: E402
+from autograde.run.kernel import CONFINE_VARIABLE  # noqa: E402
+
+KERNEL_NAME = "autograde-run"
+
+
+def write_kernelspec(folder: Path, confinement: dict) -> None:
+    """A kernelspec named KERNEL_NAME under `folder`/kernels, starting :mod:`autograde.run.kernel`."""
+    spec_folder = folder / "kernels" / KERNEL_NAME
+    spec_folder.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-P", "-m", "autograde.run.kernel", "-f", "{connection_file}"],
+            "display_name": "Python 3 (autograde run)", "language": "python",
+            "env": {CONFINE_VARIABLE: json.dumps(confinement)}, "metadata": {"debugger": False}}
+    (spec_folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+
+
+def run(box: Path) -> None:
+    started = time.monotonic()
+    job = json.loads((box / "job.json").read_text(encoding="utf-8"))
+    notebook = nbformat.read(box / job["notebook"], as_version=4)
+    jupyter = Path(tempfile.mkdtemp(prefix="jupyter-"))
+    write_kernelspec(jupyter, job["kernel"])
+    os.environ.update({"JUPYTER_PATH": str(jupyter), "JUPYTER_DATA_DIR": str(jupyter / "data"),
+                       "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"), "JUPYTER_CONFIG_DIR": str(jupyter / "config")})
+    client = GuardedClient(notebook, kernel_name=KERNEL_NAME, cell_timeout=job["cell_timeout"],
+                           deadline=started + job["budget_seconds"], max_output_bytes=job["max_output_bytes"],
+                           startup_timeout=120, shutdown_kernel="immediate",
+                           resources={"metadata": {"path": str(box / job["cwd"])}})
+    try:
+        client.execute()
+    except Exception:  # the kernel would not start, or nbclient failed: say so, keep what ran
+        client.events.append({"event": "error", "cell": -1,
+                              "message": traceback.format_exc().strip().splitlines()[-1][:500]})
+    client.events.append({"event": "finished", "cell": -1, "seconds": round(time.monotonic() - started, 1)})
+    nbformat.write(notebook, box / job["executed"])
+    (box / job["journal"]).write_text(json.dumps(client.events), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    run(Path(sys.argv[1]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # everything is written; skip waiting on zmq's teardown (about a second)

@@ -1,0 +1,168 @@
+"""The boundary between the phases, piece by piece: the exporter's files, the reader that trusts
+none of them, and the objects the check rebuilds (networks by challenge, the loss by its answers)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from autograde import artifacts
+from autograde.check import rebuild
+from autograde.run import export
+
+SEED = 1234
+
+
+class Model(nn.Module):
+    """A d2l-like model: a chain in `net`, images flattened in forward, a softmax, a loss."""
+
+    def __init__(self, loss):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 10))
+        self._loss = loss
+
+    def forward(self, x):
+        return nn.Softmax(dim=1)(self.net(nn.Flatten()(x)))
+
+    def loss(self, y_hat, y):
+        return self._loss(y_hat, y)
+
+
+def roundtrip(tmp_path, **values):
+    export.snapshot("t", values, sorted(values), str(tmp_path), SEED)
+    return artifacts.read_snapshot(tmp_path, "t", sorted(values))
+
+
+def rebuilt(tmp_path, value):
+    return rebuild.rebuild(roundtrip(tmp_path, v=value)["v"], SEED)
+
+
+def test_plain_values_tensors_and_specs_cross_unchanged(tmp_path):
+    specs = [(0.1, 0.2), [0.3, math.inf]]
+    values = roundtrip(tmp_path, specs=specs, n=3, text="hi", none=None, blob=b"\x89PNG",
+                       tensor=torch.tensor([[1.5, -math.inf]]), array=np.arange(3))
+    objects = {name: rebuild.rebuild(value, SEED)[0] for name, value in values.items()}
+    assert objects["specs"] == [(0.1, 0.2), [0.3, math.inf]]
+    assert (objects["n"], objects["text"], objects["none"], objects["blob"]) == (3, "hi", None, b"\x89PNG")
+    assert torch.equal(objects["tensor"], torch.tensor([[1.5, -math.inf]]))
+    assert isinstance(objects["array"], np.ndarray) and objects["array"].tolist() == [0, 1, 2]
+
+
+def test_a_network_is_rebuilt_as_its_chain_and_gives_the_same_outputs(tmp_path):
+    model = Model(lambda p, y: nn.functional.nll_loss(torch.log(p), y))
+    net, notes = rebuilt(tmp_path, model)
+    assert not notes
+    assert [type(m).__name__ for m in net] == ["Linear", "ReLU", "Linear", "Softmax"]
+    images = torch.rand(5, 1, 3, 4)
+    with torch.no_grad():
+        assert torch.allclose(net(images), model(images), atol=1e-6)
+
+
+def test_a_network_whose_forward_is_not_its_chain_is_refused(tmp_path):
+    class Doubling(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(2, 1))
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = Doubling()
+    model.net[0].register_forward_hook(lambda module, inputs, output: output * 2)  # invisible to the tracer
+    net, notes = rebuilt(tmp_path, model)
+    assert notes and "does not see the network that runs" in notes[0]
+    with pytest.raises(TypeError, match="does not see the network that runs"):
+        net(torch.rand(3, 2))
+
+
+@pytest.mark.parametrize("loss, reduce, finite", [
+    (lambda p, y: nn.functional.nll_loss(torch.log(p.clamp_min(1e-12)), y), "mean", True),
+    (lambda p, y: nn.functional.nll_loss(torch.log(p + 1e-6), y), "mean", True),
+    (lambda p, y: -torch.log(p[torch.arange(len(y)), y]).sum(), "sum", False),
+])
+def test_a_negative_log_likelihood_is_recognised_from_its_answers(tmp_path, loss, reduce, finite):
+    net, _ = rebuilt(tmp_path, Model(loss))
+    probs = torch.softmax(torch.randn(6, 10), dim=1)
+    labels = torch.randint(0, 10, (6,))
+    expected = -torch.log(probs[torch.arange(6), labels])
+    assert torch.isclose(net.loss(probs, labels), getattr(expected, reduce)())
+    certain = torch.zeros(2, 10)
+    certain[:, 3] = 1
+    assert bool(torch.isfinite(net.loss(certain, torch.tensor([3, 4])))) == finite
+
+
+def test_a_loss_that_is_not_the_likelihood_fails_with_what_it_gave(tmp_path):
+    net, _ = rebuilt(tmp_path, Model(lambda p, y: nn.functional.mse_loss(p, nn.functional.one_hot(y, 10).float())))
+    with pytest.raises(AssertionError, match="your loss gave"):
+        net.loss(torch.full((2, 10), 0.1), torch.tensor([1, 2]))
+
+
+def test_verdicts_cross_as_their_status_only(tmp_path):
+    from verifier.result import VerificationResult
+
+    result, _ = rebuilt(tmp_path, VerificationResult("fail", counterexamples=[torch.zeros(1, 2)]))
+    assert result == "fail" and result.counterexamples == []
+
+
+def test_objects_that_are_not_data_cannot_be_graded(tmp_path):
+    class Always:
+        def __eq__(self, other):
+            return True
+
+    value, notes = rebuilt(tmp_path, Always())
+    assert notes and value != [1, 2, 3]
+    with pytest.raises(TypeError, match="cannot be graded"):
+        value[0]
+
+
+def write(tmp_path, document, **arrays):
+    (tmp_path / "t.json").write_text(json.dumps(document))
+    np.savez(tmp_path / "t.npz", **arrays)
+
+
+@pytest.mark.parametrize("document, arrays, expected", [
+    ({"format": 1, "test": "other", "values": {}}, {}, "should be"),
+    ({"format": 1, "test": "t", "values": {"v": {"array": "a0", "kind": "tensor"}}}, {}, "key of an array"),
+    ({"format": 1, "test": "t", "values": {"v": {"code": "import os"}}}, {}, "unknown value node"),
+    ({"format": 1, "test": "t", "values": {"v": {"network": {"layers": [{"weight": "w", "bias": "b"}],
+                                                             "softmax": False, "outputs": {"array": "w"}}}}},
+     {"w": np.zeros((3, 2), np.float32), "b": np.zeros(4, np.float32)}, "bias of shape"),
+])
+def test_the_reader_refuses_what_does_not_follow_the_schema(tmp_path, document, arrays, expected):
+    write(tmp_path, document, **arrays)
+    with pytest.raises(artifacts.ArtifactError, match=expected):
+        artifacts.read_snapshot(tmp_path, "t", ["v"])
+
+
+def test_the_reader_never_unpickles(tmp_path):
+    (tmp_path / "t.json").write_text(json.dumps({"format": 1, "test": "t", "values": {"v": {"array": "a0",
+                                                                                             "kind": "ndarray"}}}))
+    np.savez(tmp_path / "t.npz", a0=np.array([object()], dtype=object))
+    with pytest.raises(artifacts.ArtifactError, match="not a plain .npz"):
+        artifacts.read_snapshot(tmp_path, "t", ["v"])
+
+
+def test_a_missing_export_says_the_run_stopped_before_the_test(tmp_path):
+    with pytest.raises(artifacts.ArtifactError, match="run stopped before it"):
+        artifacts.read_snapshot(tmp_path, "t", ["v"])
+
+
+def test_each_test_gets_the_students_values_it_reads_and_the_kits_helpers_fresh():
+    import nbformat
+
+    from autograde.check import source
+
+    notebook = nbformat.read(Path(__file__).resolve().parents[1] / "lab3.ipynb", as_version=4)
+    statements, bound = source.prelude(notebook)
+    assert {"inside_circle", "verify", "MNISTData", "perturb_one_pixel", "mnist_data", "torch", "nn"} <= bound
+    assert not any("nn_circle" in statement or "def " in statement for statement in statements)
+    names = source.names_read(source.tests(notebook), bound)
+    assert names["test_circle_model"] == ["nn_circle"]
+    assert names["test_property1"] == ["cases1", "nn_circle", "ret1"]
+    assert names["test_mnist_verify"] == ["cases", "mnist_model", "ret_mnist", "x_specs", "y_specs"]
