@@ -64,7 +64,19 @@ def test_a_network_is_rebuilt_as_its_chain_and_gives_the_same_outputs(tmp_path):
         assert torch.allclose(net(images), model(images), atol=1e-6)
 
 
-def test_a_network_whose_forward_is_not_its_chain_is_refused(tmp_path):
+def test_a_network_whose_forward_is_not_its_chain_is_refused(tmp_path, monkeypatch):
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    # nn.ReLU calls F.relu at run time: the traced chain still says "relu"
+    monkeypatch.setattr(nn.functional, "relu", lambda x, inplace=False: x.abs() - 5.0)
+    exported = roundtrip(tmp_path, v=model)["v"]          # the run phase sees the patch
+    monkeypatch.undo()                                     # the check phase does not
+    net, notes = rebuild.rebuild(exported, SEED)
+    assert notes and "does not see the network that runs" in notes[0]
+    with pytest.raises(TypeError, match="does not see the network that runs"):
+        net(torch.rand(3, 2))
+
+
+def test_a_network_with_hooks_is_refused_with_the_verifiers_reason(tmp_path):
     class Doubling(nn.Module):
         def __init__(self):
             super().__init__()
@@ -74,10 +86,10 @@ def test_a_network_whose_forward_is_not_its_chain_is_refused(tmp_path):
             return self.net(x)
 
     model = Doubling()
-    model.net[0].register_forward_hook(lambda module, inputs, output: output * 2)  # invisible to the tracer
+    model.net[0].register_forward_hook(lambda module, inputs, output: output * 2)
     net, notes = rebuilt(tmp_path, model)
-    assert notes and "does not see the network that runs" in notes[0]
-    with pytest.raises(TypeError, match="does not see the network that runs"):
+    assert notes and "forward hooks on module 'net.0'" in notes[0]
+    with pytest.raises(TypeError, match="forward hooks"):
         net(torch.rand(3, 2))
 
 

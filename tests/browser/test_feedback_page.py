@@ -1,11 +1,9 @@
 """The feedback pages a student reads, opened in Chromium from disk (file://).
 
-NOTE: these tests are marked ``feedback_page`` and left out of the default run (see ``addopts``
-in pyproject.toml) until the grading redesign lands (DESIGN.md, "Feedback": the student's own
+They check the feedback the two-phase grader writes (DESIGN.md, "Feedback": the student's own
 executed notebook, escaped, plus a table per test cell; never hidden-test code or a reference
-answer). Today's feedback is nbgrader's: it renders a submission's raw HTML, runs its scripts
-and shows the hidden tests, so they fail on main. ``make test-browser`` runs them; once the
-redesign is merged, drop ``-m 'not feedback_page'`` from ``addopts`` to run them always.
+answer). On nbgrader's feedback, which the kit used before, six of the eight failed: it
+rendered a submission's raw HTML, ran its scripts and showed the hidden tests.
 
 Two submissions are graded with ``python -m autograde grade``: the reference answers, and a
 hostile one (nothing answered) whose cells display a ``<script>`` that sets a ``window`` flag
@@ -30,7 +28,6 @@ from autograde import crafted
 from lab_driver import ROOT, new_context, release_student_notebook
 from notebooks import NOTEBOOK
 
-pytestmark = pytest.mark.feedback_page
 
 PAYLOAD = (  # no single quote inside: its repr in the code cell is the same text
     '<script>window.__lab3_payload_script = true; console.log("LAB3-PAYLOAD script ran")</script>'
