@@ -15,7 +15,7 @@ from verifier import verify
 from verifier.formats import FormatError, load_nnet, load_onnx, load_vnnlib
 
 ROOT = Path(__file__).resolve().parents[1]
-ACAS = ROOT.parent / "shared" / "acasxu"
+SHIPPED = ROOT / "assets" / "acasxu" / "ACASXU_run2a_2_1_batch_2000.nnet"
 
 SMALL_NNET = """// a 2-3-1 network, by hand
 // second comment line
@@ -73,7 +73,7 @@ def test_a_damaged_nnet_file_says_where(tmp_path, edit, pattern):
 
 
 def test_a_shipped_acas_xu_network_loads_with_vnncomp_units():
-    model = load_nnet(ACAS / "ACASXU_run2a_1_1_batch_2000.nnet")
+    model = load_nnet(SHIPPED)
     sizes = [m.out_features for m in model.net if isinstance(m, torch.nn.Linear)]
     assert sizes == [50] * 6 + [5]
     # phi1's box and threshold as VNN-COMP's prop_1.vnnlib states them
@@ -166,9 +166,6 @@ def test_cli_answers_in_vnncomp_words(tmp_path):
     assert "(X_0 " in bad.stdout and "(Y_0 " in bad.stdout
     missing = run(tmp_path / "none.nnet", holds)
     assert missing.returncode == 2 and "not found" in missing.stdout
-
-
-SHIPPED = ROOT / "assets" / "acasxu" / "ACASXU_run2a_2_1_batch_2000.nnet"
 
 
 def test_acas_xu_phi1_is_proved_and_phi2_refuted_on_the_shipped_network():
