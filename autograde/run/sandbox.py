@@ -188,9 +188,12 @@ def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    # The private /tmp first: a kit or virtual environment that lives under /tmp (a CI clone)
+    # is then bound on top of it, not hidden by it.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for host, inside in read_only_paths(data_dir):
         args += ["--ro-bind", host, inside]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--size", str(shm_bytes), "--tmpfs", "/dev/shm",
+    args += ["--size", str(shm_bytes), "--tmpfs", "/dev/shm",
              "--bind", str(box), BOX, "--chdir", BOX, "--clearenv"]
     for name, value in environment.items():
         args += ["--setenv", name, value]
