@@ -61,6 +61,10 @@ def _check_options(counterexamples, timeout, input_shape, n_in, progress):
     return shape
 
 
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
 def _input_box(network, x_specs):
     """``x_specs`` -> ``(lb, ub)`` float64 and the box a proof must cover (see
     ``rounding.float_enclosure``)."""
@@ -71,7 +75,7 @@ def _input_box(network, x_specs):
     if out.any():
         i = int(out.nonzero()[0])
         raise ValueError(f"x_specs[{i}] = ({lb[i].item():g}, {ub[i].item():g}) leaves the "
-                         f"range of {str(network.dtype).replace('torch.', '')} numbers "
+                         f"range of {_name(network.dtype)} numbers "
                          f"(about ±{big:.3g}), which the network computes in")
     return (lb, ub) + rounding.float_enclosure(lb, ub, network.dtype)
 
@@ -120,10 +124,10 @@ def _finish(ctx, status, message, method, counterexamples, cexs=(), boxes=0,
         rounding_ = "rigorous" if rigorous else "estimated"
         if not rigorous:
             message += (f"; this proves it for exact arithmetic: the rounding of "
-                        f"{str(ctx.network.dtype).replace('torch.', '')} was only "
-                        f"estimated (at most {ctx.prop.estimate(ctx.active):.2g} at the "
-                        "points tried), as the rigorous bound is too loose for a "
-                        "network this wide")
+                        f"{_name(ctx.network.dtype)} was only estimated (at most "
+                        f"{ctx.prop.estimate(ctx.active):.2g} at the points tried), as the "
+                        "rigorous bound, which grows with width and depth, is too loose "
+                        "for this network")
     return VerificationResult(status, message=message, lower=ctx.lower, upper=ctx.upper,
                               counterexamples=cexs, method=method,
                               time=time.monotonic() - ctx.t0, boxes=boxes,
@@ -164,8 +168,7 @@ def _gap_message(ctx, worst, boxes, cex_note):
     if empty:
         i = empty[0]
         cex_note = (f"no counterexample can exist: x_specs[{i}] = ({ctx.lb[i].item():.9g}, "
-                    f"{ctx.ub[i].item():.9g}) holds no "
-                    f"{str(ctx.network.dtype).replace('torch.', '')} number, so the "
+                    f"{ctx.ub[i].item():.9g}) holds no {_name(ctx.network.dtype)} number, so the "
                     "network can take no input of the box")
     return f"could not prove {gap} after {boxes} boxes; {cex_note}"
 
@@ -208,7 +211,7 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     if all(tuple(r.tolist()) in lower_of for r in rows):
         con_L = torch.stack([lower_of[tuple(r.tolist())] for r in rows], 1) \
             if rows.shape[0] else L[:, :0]
-    else:  # not expected with the constraint kinds we have; stay general
+    else:  # general output properties: rows of their own
         con_L, _ = bounder.bounds(plb, pub, rows, method=first)
     err, mag = rounding.forward_error(network, plb, pub)
     cert, rcert = prop.certify(con_L, err, mag, everything)
