@@ -9,12 +9,9 @@ reference answer, or markup from a submission.
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import re
 import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -23,33 +20,13 @@ import pytest
 
 from attack_cells import ATTACKS, attack
 from autograde import crafted
+from grading_runs import autograde, processes_with, snapshot
 from autograde.run.sandbox import bwrap_binary
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
 FULL_MARKS = 6.0
 
 pytestmark = pytest.mark.skipif(bwrap_binary() is None, reason="bubblewrap cannot run here: no sandbox to test")
-
-
-def autograde(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograde", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if marker.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
 
 
 def rows(out: Path) -> dict[str, dict]:

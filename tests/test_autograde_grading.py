@@ -7,10 +7,8 @@ crash, hostile code, huge output, damaged file, odd folder layouts); it is grade
 from __future__ import annotations
 
 import csv
-import hashlib
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,9 +16,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import grading_runs
 from autograde import crafted
 from autograde.run.confine import landlock_abi
-from autograde.run.sandbox import bwrap_binary
+from grading_runs import processes_with, snapshot
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
 FULL_MARKS = 6.0
@@ -28,25 +27,7 @@ CELL_TIMEOUT, SUBMISSION_TIMEOUT = 3, 10
 
 
 def autograde(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograde", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """sha256 of every file under `folder`, by relative path."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def leftover_processes(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if marker.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
+    return grading_runs.autograde(*args, cwd=cwd, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +162,7 @@ def test_hostile_code_changes_nothing_outside_its_sandbox(batch):
     assert snapshot(batch["subs"]) == batch["protected"]["submissions"]
     assert not list(batch["root"].rglob("pwned.txt"))
     assert sorted(p.name for p in batch["out"].iterdir()) == ["feedback", "grades.csv", "logs"]
-    assert not leftover_processes(batch["marker"])
+    assert not processes_with(batch["marker"])
     row = batch["rows"]["hostile"]
     if landlock_abi() >= 6:  # it could not signal the grader either
         assert (row["status"], float(row["score"])) == ("ok", FULL_MARKS), row
