@@ -2,9 +2,23 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
+
+
+def instructor_folder(root: Path) -> Path:
+    """``root/instructor`` holding a copy of the fixture notebook and its assets; returns the
+    notebook's path (the ``--source`` of the CLI)."""
+    instructor = root / "instructor"
+    instructor.mkdir()
+    shutil.copyfile(FIXTURE, instructor / "lab3.ipynb")
+    shutil.copytree(FIXTURE.parent / "assets", instructor / "assets")
+    return instructor / "lab3.ipynb"
 
 
 def autograde(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import html
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -20,10 +19,9 @@ import pytest
 
 from attack_cells import ATTACKS, attack
 from autograde import crafted
-from grading_runs import autograde, processes_with, snapshot
+from grading_runs import autograde, instructor_folder, processes_with, snapshot
 from autograde.run.sandbox import bwrap_binary
 
-FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
 FULL_MARKS = 6.0
 
 pytestmark = pytest.mark.skipif(bwrap_binary() is None, reason="bubblewrap cannot run here: no sandbox to test")
@@ -52,11 +50,8 @@ def marked_lines(source: nbformat.NotebookNode, begin: str, end: str) -> list[st
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks")
-    instructor = root / "instructor"
-    instructor.mkdir()
-    shutil.copyfile(FIXTURE, instructor / "lab3.ipynb")
-    shutil.copytree(FIXTURE.parent / "assets", instructor / "assets")
-    source = instructor / "lab3.ipynb"
+    source = instructor_folder(root)
+    instructor = source.parent
     assert autograde("release", "--out", root / "release", "--source", source, cwd=root).returncode == 0
     source_nb = nbformat.read(source, as_version=4)
     release_nb = nbformat.read(root / "release" / "lab3.ipynb", as_version=4)

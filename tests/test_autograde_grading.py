@@ -7,7 +7,6 @@ crash, hostile code, huge output, damaged file, odd folder layouts); it is grade
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 import time
 import uuid
@@ -19,9 +18,8 @@ import pytest
 import grading_runs
 from autograde import crafted
 from autograde.run.confine import landlock_abi
-from grading_runs import processes_with, snapshot
+from grading_runs import FIXTURE, instructor_folder, processes_with, snapshot
 
-FIXTURE = Path(__file__).parent / "fixtures" / "lab3.ipynb"
 FULL_MARKS = 6.0
 CELL_TIMEOUT, SUBMISSION_TIMEOUT = 3, 10
 
@@ -34,11 +32,8 @@ def autograde(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
 def batch(tmp_path_factory):
     """Release the fixture, craft a batch of submissions, grade it twice; return what happened."""
     root = tmp_path_factory.mktemp("grading")
-    instructor = root / "instructor"
-    instructor.mkdir()
-    shutil.copyfile(FIXTURE, instructor / "lab3.ipynb")
-    shutil.copytree(FIXTURE.parent / "assets", instructor / "assets")
-    source = instructor / "lab3.ipynb"
+    source = instructor_folder(root)
+    instructor = source.parent
     released = autograde("release", "--out", root / "release", "--source", source, cwd=root)
     assert released.returncode == 0, released.stderr
 
