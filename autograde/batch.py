@@ -36,11 +36,13 @@ class Assignment:
     source: Path
     released: nbformat.NotebookNode
     grade_ids: list[str]  # graded cells, in notebook order
+    points: dict[str, float]  # grade_id -> its points
     max_score: float
     names: dict[str, list[str]]  # test id -> names it reads
     matplotlib_config: Path
     data_dir: Path | None
     fingerprint: str
+    gradebook: Path  # the generated assignment's nbgrader gradebook (read only: copied to record grades)
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, float]]:
@@ -85,10 +87,10 @@ def prepare_assignment(source: Path, cache: Path) -> Assignment:
     cells = graded_cells(released)
     _, bound = check_source.prelude(notebook)
     return Assignment(source=source, released=released, grade_ids=[grade_id for grade_id, _ in cells],
-                      max_score=sum(points for _, points in cells),
+                      points=dict(cells), max_score=sum(points for _, points in cells),
                       names=check_source.names_read(check_source.tests(notebook), bound),
                       matplotlib_config=prepare_matplotlib(cache / "matplotlib"), data_dir=prepare_data(),
-                      fingerprint=fingerprint(source))
+                      fingerprint=fingerprint(source), gradebook=template.root / "gradebook.db")
 
 
 def unreadable(submission: Submission, assignment: Assignment) -> Outcome:
@@ -107,15 +109,18 @@ def challenge_seed(assignment: Assignment, student_id: str) -> int:
 
 def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers: int, run_dir: Path,
                  cache: Path, on_done: Callable[[Outcome], None] = lambda outcome: None,
-                 show_hidden_tests: bool = False) -> tuple[Assignment, list[Outcome]]:
+                 show_hidden_tests: bool = False,
+                 on_ready: Callable[[Assignment], None] = lambda assignment: None) -> tuple[Assignment, list[Outcome]]:
     """Grade every submission in `submissions_folder`; outcomes sorted by student id.
 
     `run_dir` is an empty scratch folder (boxes, logs and feedback stay there until the caller
     publishes them); `cache` keeps generated assignments between runs. `on_done` is called as
-    each submission finishes, e.g. for progress.
+    each submission finishes, e.g. for progress; `on_ready` once the assignment is prepared,
+    before any grading (it may raise CourseError to stop the batch before it starts).
     Raises CourseError when the source notebook cannot be made into an assignment.
     """
     assignment = prepare_assignment(source, cache)
+    on_ready(assignment)
     submissions = find_submissions(submissions_folder, source.stem)
     outcomes = [unreadable(s, assignment) for s in submissions if s.notebook is None]
     for outcome in outcomes:

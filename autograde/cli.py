@@ -2,6 +2,7 @@
 
     python -m autograde release --out DIR [--source lab3.ipynb]
     python -m autograde grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--source lab3.ipynb]
+                                          [--gradebook sqlite:///PATH/gradebook.db]
     python -m autograde demo --out DIR [--source lab3.ipynb]
 
 Exit status: 0 when the command ran (a submission that failed has its status in grades.csv);
@@ -18,7 +19,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from autograde import crafted, report
+from autograde import crafted, gradebook, report
 from autograde.batch import grade_folder
 from autograde.collect import find_submissions
 from autograde.course import CourseError, check_source, default_cache, default_source, release
@@ -56,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
                              help="memory for one submission's run, all its processes, MiB (default: %(default)s)")
         command.add_argument("--show-hidden-tests", action="store_true",
                              help="show the tests' code, hidden parts included, in feedback (for instructors)")
+        if name == "grade":
+            command.add_argument("--gradebook", metavar="URL", default=None,
+                                 help="also record the points in this existing nbgrader gradebook "
+                                      "(e.g. sqlite:///course/gradebook.db); OUT/gradebook.db is always written")
         command.add_argument("--cache", type=Path, default=default_cache(),
                              help="where generated assignments are kept between runs (default: %(default)s)")
     return parser
@@ -68,8 +73,9 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path,
-          show_hidden_tests: bool = False) -> list:
-    """Grade `submissions` into `out` (grades.csv, feedback/, logs/); print progress and a table."""
+          show_hidden_tests: bool = False, gradebook_url: str | None = None) -> list:
+    """Grade `submissions` into `out` (grades.csv, gradebook.db, feedback/, logs/); print progress
+    and a table. With `gradebook_url`, the points also go into that nbgrader gradebook."""
     if not submissions.is_dir():
         raise CourseError(f"submissions folder not found: {submissions}")
     with tempfile.TemporaryDirectory(prefix="autograde-", ignore_cleanup_errors=True) as run_dir:
@@ -79,12 +85,21 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
                 progress.update(1)
                 progress.set_postfix_str(f"{outcome.student_id}: {outcome.status}")
 
+            def ready(assignment) -> None:
+                if gradebook_url:  # a gradebook that cannot take the points is found before grading
+                    gradebook.check(gradebook_url, source.stem, source.stem, assignment.points)
+
             assignment, outcomes = grade_folder(submissions, source, limits, workers, Path(run_dir), cache,
-                                               on_done=done, show_hidden_tests=show_hidden_tests)
+                                               on_done=done, show_hidden_tests=show_hidden_tests, on_ready=ready)
         report.write_csv(outcomes, assignment.grade_ids, out / "grades.csv")
         report.publish_files(outcomes, out)
+        name = source.stem  # nbgrader names the assignment and its notebook after the source file
+        gradebook.write_batch_gradebook(outcomes, assignment.gradebook, out, name, name, assignment.points)
+        if gradebook_url:
+            gradebook.record(outcomes, gradebook_url, name, name, assignment.points)
     print(report.summary_table(outcomes))
-    print(f"\nwrote {out / 'grades.csv'}, {out / 'feedback'}/, {out / 'logs'}/")
+    print(f"\nwrote {out / 'grades.csv'}, {out / 'gradebook.db'}, {out / 'feedback'}/, {out / 'logs'}/"
+          + (f"; recorded the points in {gradebook_url}" if gradebook_url else ""))
     return outcomes
 
 
@@ -121,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {release(args.source, args.out, Path(scratch))}")
         elif args.verb == "grade":
             grade(args.submissions, args.out, args.source.resolve(), _limits(args), args.workers, args.cache.resolve(),
-                  args.show_hidden_tests)
+                  args.show_hidden_tests, args.gradebook)
         else:
             demo(args.out, args.source, _limits(args), args.workers, args.cache)
     except CourseError as error:

@@ -7,6 +7,7 @@ crash, hostile code, huge output, damaged file, odd folder layouts); it is grade
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import time
 import uuid
@@ -17,6 +18,7 @@ import pytest
 
 import grading_runs
 from autograde import crafted
+from autograde.course import CourseError
 from autograde.run.confine import landlock_abi
 from grading_runs import FIXTURE, instructor_folder, processes_with, snapshot
 
@@ -161,6 +163,60 @@ def test_hostile_code_changes_nothing_outside_its_sandbox(batch):
     row = batch["rows"]["hostile"]
     if landlock_abi() >= 6:  # it could not signal the grader either
         assert (row["status"], float(row["score"])) == ("ok", FULL_MARKS), row
+
+
+def _gradebook_points(url: str) -> dict[str, dict[str, float]]:
+    """student -> grade_id -> points, as nbgrader's own API reads them from the gradebook at `url`."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url) as gradebook:
+        return {submission.student.id: {grade.name: grade.score for grade in submission.notebooks[0].grades}
+                for submission in gradebook.find_assignment("lab3").submissions}
+
+
+def test_the_points_are_recorded_in_an_nbgrader_gradebook(batch):
+    recorded = _gradebook_points(f"sqlite:///{batch['out'] / 'gradebook.db'}")
+    assert set(recorded) == set(batch["rows"])
+    for student, row in batch["rows"].items():
+        cells = recorded[student]
+        assert cells == {grade_id: float(row[grade_id]) for grade_id in cells}, student
+        assert sum(cells.values()) == float(row["score"])
+    assert sum(recorded["perfect"].values()) == FULL_MARKS and sum(recorded["blank"].values()) == 0
+
+
+def test_an_instructors_gradebook_takes_the_points_and_keeps_the_rest(batch, tmp_path):
+    from autograde import gradebook
+    from autograde.jobs import Outcome
+
+    course = next((batch["root"] / "cache").glob("lab3-*"))
+    shutil.copyfile(course / "gradebook.db", tmp_path / "gradebook.db")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    from nbgrader.api import Gradebook
+    with Gradebook(url) as book:
+        points = {cell.name: float(cell.max_score) for cell in book.find_notebook("lab3", "lab3").grade_cells}
+        book.add_student("earlier")  # a student the batch does not grade keeps what the gradebook has
+    first = Outcome("alice", "ok", cells={name: 1.0 for name in points})
+    gradebook.record([first], url, "lab3", "lab3", points)
+    regraded = Outcome("alice", "ok", cells={name: 0.0 for name in points})
+    gradebook.record([regraded], url, "lab3", "lab3", points)  # a regrade replaces, never adds
+    assert _gradebook_points(url) == {"alice": {name: 0.0 for name in points}}
+    with Gradebook(url) as book:
+        assert {student.id for student in book.students} == {"alice", "earlier"}
+    other_version = {**points, "extra-test": 1.0}
+    with pytest.raises(CourseError, match="other graded cells or points"):
+        gradebook.check(url, "lab3", "lab3", other_version)
+    with pytest.raises(CourseError, match="no gradebook at"):
+        gradebook.check(f"sqlite:///{tmp_path / 'missing.db'}", "lab3", "lab3", points)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_gradebook_that_cannot_take_the_points_stops_the_batch_before_it_starts(batch, tmp_path):
+    result = autograde("grade", batch["subs"], "--out", tmp_path / "out", "--source", batch["instructor"] / "lab3.ipynb",
+                       "--cache", batch["root"] / "cache", "--gradebook", f"sqlite:///{tmp_path / 'none.db'}",
+                       cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no gradebook at" in result.stderr
+    assert not (tmp_path / "out" / "grades.csv").exists()
 
 
 def test_missing_submissions_folder_is_an_error(tmp_path):

@@ -1,0 +1,117 @@
+"""Record a batch's points in nbgrader's gradebook, so nbgrader's own tools see them.
+
+The check phase decides the points; this module only writes them down, in the trusted batch
+process, after every submission is graded. Two places it can write:
+
+- by default ``OUT/gradebook.db``, a copy of the gradebook that ``nbgrader generate_assignment``
+  made for the assignment (its notebooks and graded cells with their points), with one
+  submission per student. It is rebuilt on each run, like ``grades.csv``, so it always matches
+  the table beside it;
+- an instructor's existing nbgrader gradebook (``--gradebook sqlite:///.../gradebook.db``):
+  the assignment must be there already (``nbgrader generate_assignment`` made it); each graded
+  student's submission is created or updated, and nothing else in it is touched.
+
+Each graded cell's points go into nbgrader's ``auto_score``; a manual score an instructor set
+in ``nbgrader formgrader`` stays as it is (nbgrader shows the manual score where there is one).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+from autograde.course import CourseError
+from autograde.jobs import Outcome
+
+
+def _open(url: str):
+    """nbgrader's Gradebook on `url`, which must exist: nbgrader would quietly create an empty one."""
+    from nbgrader.api import Gradebook  # imported here: grading without a gradebook never needs it
+
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise CourseError(f"no gradebook at {url} (expected sqlite:///PATH/gradebook.db of an nbgrader course)")
+
+    quiet = io.StringIO()
+    with contextlib.redirect_stderr(quiet), contextlib.redirect_stdout(quiet):
+        return Gradebook(url)
+
+
+def _graded_cells(gradebook, assignment: str, notebook: str) -> dict[str, float]:
+    """grade_id -> max points of the graded cells nbgrader knows for `assignment`/`notebook`."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        cells = gradebook.find_notebook(notebook, assignment).grade_cells
+    except MissingEntry:
+        raise CourseError(f"the gradebook has no notebook {notebook!r} in an assignment {assignment!r}: "
+                          f"run `nbgrader generate_assignment {assignment}` for it first") from None
+    return {cell.name: float(cell.max_score) for cell in cells}
+
+
+def _same_cells(gradebook, url: str, assignment: str, notebook: str, max_points: dict[str, float]) -> None:
+    known = _graded_cells(gradebook, assignment, notebook)
+    if known != max_points:
+        differ = sorted(set(known.items()) ^ set(max_points.items()))
+        raise CourseError(f"the gradebook {url} has other graded cells or points for {assignment!r} than the "
+                          f"source notebook ({', '.join(f'{name}: {points:g}' for name, points in differ)}): "
+                          f"was it generated from another version of it?")
+
+
+def check(url: str, assignment: str, notebook: str, max_points: dict[str, float]) -> None:
+    """Raise CourseError unless the gradebook at `url` can take this assignment's points
+    (called before grading, so a wrong gradebook is found before the batch, not after it)."""
+    gradebook = _open(url)
+    try:
+        _same_cells(gradebook, url, assignment, notebook, max_points)
+    finally:
+        gradebook.close()
+
+
+def record(outcomes: list[Outcome], url: str, assignment: str, notebook: str,
+           max_points: dict[str, float]) -> None:
+    """Write each outcome's points per graded cell into the gradebook at `url`.
+
+    `max_points` (grade_id -> points) is what this batch graded; the gradebook must hold the
+    same graded cells with the same points, else CourseError (the gradebook belongs to another
+    version of the assignment, and its totals would not add up).
+    """
+    from sqlalchemy.exc import SAWarning
+
+    gradebook = _open(url)
+    try:
+        _same_cells(gradebook, url, assignment, notebook, max_points)
+        with warnings.catch_warnings():
+            # nbgrader 0.9's add_submission builds its rows in a way SQLAlchemy 2 warns about
+            # ("not in session ... autoflush"); the rows are written all the same (the tests read them)
+            warnings.simplefilter("ignore", SAWarning)
+            _write(gradebook, outcomes, assignment, notebook, max_points)
+    finally:
+        gradebook.close()
+
+
+def _write(gradebook, outcomes: list[Outcome], assignment: str, notebook: str, max_points: dict[str, float]) -> None:
+    for outcome in outcomes:
+        gradebook.update_or_create_student(outcome.student_id)
+        gradebook.update_or_create_submission(assignment, outcome.student_id)
+        for grade_id in max_points:
+            grade = gradebook.find_grade(grade_id, notebook, assignment, outcome.student_id)
+            grade.auto_score = float(outcome.cells.get(grade_id, 0.0))
+        gradebook.db.commit()
+
+
+def write_batch_gradebook(outcomes: list[Outcome], template: Path, out: Path, assignment: str, notebook: str,
+                          max_points: dict[str, float]) -> Path:
+    """``out``/gradebook.db: a copy of `template` (the generated assignment's gradebook) holding
+    this batch's submissions. Written beside and moved in whole, so it is never half written."""
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / ".gradebook.db.partial"
+    shutil.copyfile(template, partial)
+    try:
+        record(outcomes, f"sqlite:///{partial}", assignment, notebook, max_points)
+        os.replace(partial, out / "gradebook.db")
+    finally:
+        partial.unlink(missing_ok=True)
+    return out / "gradebook.db"
