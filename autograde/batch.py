@@ -79,8 +79,9 @@ def prepare_data() -> Path | None:
         return None
 
 
-def prepare_assignment(source: Path, cache: Path) -> Assignment:
-    """The assignment (student version, tests, names they read) generated from `source`, via `cache`."""
+def prepare_assignment(source: Path, cache: Path, matplotlib_config: Path, data_dir: Path | None) -> Assignment:
+    """The assignment (student version, tests, names they read) generated from `source`, via `cache`;
+    `matplotlib_config` and `data_dir` (see :func:`prepare_matplotlib`, :func:`prepare_data`) are shared."""
     notebook = read_source(source)
     template = cached_course(source, cache)
     released = nbformat.read(template.release_folder / source.name, as_version=4)
@@ -89,7 +90,7 @@ def prepare_assignment(source: Path, cache: Path) -> Assignment:
     return Assignment(source=source, released=released, grade_ids=[grade_id for grade_id, _ in cells],
                       points=dict(cells), max_score=sum(points for _, points in cells),
                       names=check_source.names_read(check_source.tests(notebook), bound),
-                      matplotlib_config=prepare_matplotlib(cache / "matplotlib"), data_dir=prepare_data(),
+                      matplotlib_config=matplotlib_config, data_dir=data_dir,
                       fingerprint=fingerprint(source), gradebook=template.root / "gradebook.db")
 
 
@@ -119,9 +120,36 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
     before any grading (it may raise CourseError to stop the batch before it starts).
     Raises CourseError when the source notebook cannot be made into an assignment.
     """
-    assignment = prepare_assignment(source, cache)
-    on_ready(assignment)
+    read_source(source)  # a source that is no notebook at all stops here, before any process starts
+    matplotlib_config, data_dir = prepare_matplotlib(cache / "matplotlib"), prepare_data()
     submissions = find_submissions(submissions_folder, source.stem)
+    gradable = sum(s.notebook is not None for s in submissions)
+    servers: queue.Queue = queue.Queue()
+    try:
+        # The check servers import their prelude while nbgrader generates the assignment (on a
+        # cold cache, seconds that would otherwise come before the first run)
+        for index in range(min(max(1, workers), gradable)):
+            server = CheckServer(source, check_environment(matplotlib_config, data_dir),
+                                 run_dir / f"check-server-{index}.log")
+            server.start()
+            servers.put(server)
+        assignment = prepare_assignment(source, cache, matplotlib_config, data_dir)
+        on_ready(assignment)
+        outcomes = _grade_all(submissions, assignment, source, limits, workers, run_dir, servers, on_done,
+                              show_hidden_tests)
+    finally:
+        while not servers.empty():
+            servers.get().close()
+    for outcome in outcomes:
+        outcome.max_score = outcome.max_score or assignment.max_score
+        outcome.cells = {grade_id: outcome.cells.get(grade_id, 0.0) for grade_id in assignment.grade_ids}
+    return assignment, sorted(outcomes, key=lambda outcome: outcome.student_id)
+
+
+def _grade_all(submissions: list[Submission], assignment: Assignment, source: Path, limits: Limits, workers: int,
+               run_dir: Path, servers: queue.Queue, on_done: Callable[[Outcome], None],
+               show_hidden_tests: bool) -> list[Outcome]:
+    """Grade each submission (the unreadable ones get their row at once); outcomes in the order done."""
     outcomes = [unreadable(s, assignment) for s in submissions if s.notebook is None]
     for outcome in outcomes:
         on_done(outcome)
@@ -133,21 +161,9 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
                 seed=challenge_seed(assignment, s.student_id), name=f"{batch}-{index:04d}",
                 show_hidden_tests=show_hidden_tests)
             for index, s in enumerate(submissions) if s.notebook is not None]
-    servers: queue.Queue = queue.Queue()
-    for index in range(min(max(1, workers), len(jobs))):
-        server = CheckServer(source, check_environment(jobs[0]), run_dir / f"check-server-{index}.log")
-        server.start()  # its prelude imports while the first runs go
-        servers.put(server)
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for future in as_completed([pool.submit(grade, job, servers) for job in jobs]):
-                outcome = future.result()
-                on_done(outcome)
-                outcomes.append(outcome)
-    finally:
-        while not servers.empty():
-            servers.get().close()
-    for outcome in outcomes:
-        outcome.max_score = outcome.max_score or assignment.max_score
-        outcome.cells = {grade_id: outcome.cells.get(grade_id, 0.0) for grade_id in assignment.grade_ids}
-    return assignment, sorted(outcomes, key=lambda outcome: outcome.student_id)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for future in as_completed([pool.submit(grade, job, servers) for job in jobs]):
+            outcome = future.result()
+            on_done(outcome)
+            outcomes.append(outcome)
+    return outcomes

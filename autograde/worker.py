@@ -67,12 +67,12 @@ def run_status(job: Job, journal: object, report: phase.RunReport) -> tuple[str,
     return "ok", notes
 
 
-def check_environment(job: Job) -> dict[str, str]:
+def check_environment(matplotlib_config: Path | None, data_dir: Path | None) -> dict[str, str]:
     """The check server's environment: one thread, no display, the batch's MNIST folder."""
     return {"MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "PYTHONWARNINGS": "ignore",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            **({"MPLCONFIGDIR": str(job.matplotlib_config)} if job.matplotlib_config else {}),
-            **({"LAB3_DATA_DIR": str(job.data_dir)} if job.data_dir else {})}
+            **({"MPLCONFIGDIR": str(matplotlib_config)} if matplotlib_config else {}),
+            **({"LAB3_DATA_DIR": str(data_dir)} if data_dir else {})}
 
 
 def check(job: Job, log: Path, servers: "queue.Queue[CheckServer]") -> list[dict] | None:

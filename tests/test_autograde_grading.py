@@ -158,7 +158,7 @@ def test_hostile_code_changes_nothing_outside_its_sandbox(batch):
     assert snapshot(batch["instructor"]) == batch["protected"]["instructor"]
     assert snapshot(batch["subs"]) == batch["protected"]["submissions"]
     assert not list(batch["root"].rglob("pwned.txt"))
-    assert sorted(p.name for p in batch["out"].iterdir()) == ["feedback", "grades.csv", "logs"]
+    assert sorted(p.name for p in batch["out"].iterdir()) == ["feedback", "gradebook.db", "grades.csv", "logs"]
     assert not processes_with(batch["marker"])
     row = batch["rows"]["hostile"]
     if landlock_abi() >= 6:  # it could not signal the grader either
