@@ -75,7 +75,7 @@ def main():
         rows.append((p, net, status, t, wrong))
         print(f"  phi{p:<2} {net}  {status:8s} {t:6.1f} s  {wrong}", flush=True)
     print(f"\nACAS Xu, {timeout:.0f} s per instance, 1 thread:")
-    print("  property  instances  proven  violated  unknown  wrong  median s  total s")
+    print("  property  instances  proven  violated  unknown  wrong  median s  total s  max s  late")
     groups = [(f"phi{p}", [r for r in rows if r[0] == p]) for p in sorted({r[0] for r in rows})]
     groups.append(("all", rows))
     for name, rs in groups:
@@ -85,4 +85,6 @@ def main():
         times = [r[3] for r in rs]
         print(f"  {name:8s}  {len(rs):9d}  {count('pass'):6d}  {count('fail'):8d}  "
               f"{count('unknown'):7d}  {sum(bool(r[4]) for r in rs):5d}  "
-              f"{statistics.median(times):8.2f}  {sum(times):7.0f}")
+              f"{statistics.median(times):8.2f}  {sum(times):7.0f}  {max(times):5.1f}  "
+              f"{sum(t > 1.05 * timeout + 1 for t in times):4d}")
+    print("  (late: instances that ran more than 5% + 1 s past the budget)")
