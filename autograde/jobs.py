@@ -43,3 +43,4 @@ class Outcome:
     feedback: Path | None = None
     log: Path | None = None
     seconds: float = 0.0
+    results: list[dict] = field(default_factory=list)  # the check phase's, one per test run (see check.runner)

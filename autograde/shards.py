@@ -3,26 +3,29 @@
 ``python -m autograde grade SUBMISSIONS --out OUT_K --shard K/N`` grades only the students of
 slice K of N. A student's slice is fixed by their id alone (:func:`slice_of`: sha256 of the id,
 modulo N), so every machine, given the same folder, agrees on who is whose without talking to
-the others. Each slice's output holds, beside ``grades.csv``, ``feedback/`` and ``logs/``, a
-manifest (``shard.json``, :func:`write_manifest`): which slice it is, of which source notebook
-(its fingerprint), the graded cells, every student in the folder and the ones given to it, and
-whether it finished. It is written before grading starts, so a slice that died says so.
+the others. Each slice's output holds, beside ``grades.csv``, ``gradebook.db``, ``feedback/`` and
+``logs/``, a manifest (``shard.json``, :func:`write_manifest`): which slice it is, of which source
+notebook (its name and fingerprint), the graded cells and their points, every student in the
+folder and the ones given to it, and whether it finished. It is written before grading starts,
+so a slice that died says so.
 
 ``python -m autograde merge OUT_1 ... OUT_N --out OUT`` (:func:`merge`) checks the manifests
 agree (same N, same source, same cells, same class), refuses a slice given twice or a student
 graded twice, and writes one ``grades.csv`` (rows sorted by student id, as one unsharded run
-writes it) with everyone's feedback and logs. Students nobody graded (a slice missing or
-unfinished, a row missing) are reported, by name.
+writes it), one ``gradebook.db`` and everyone's feedback and logs. Students nobody graded (a
+slice missing or unfinished, a row missing) are reported, by name.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograde.jobs import Outcome
 from autograde.report import FIXED_COLUMNS
 
 MANIFEST = "shard.json"
@@ -64,12 +67,14 @@ def parse_shard(text: str) -> Shard:
     return shard
 
 
-def write_manifest(out: Path, shard: Shard, source_fingerprint: str, grade_ids: list[str], everyone: list[str],
-                   given: list[str], finished: bool) -> None:
-    """Write `out`/shard.json (see the module docstring)."""
+def write_manifest(out: Path, shard: Shard, assignment: str, source_fingerprint: str, points: dict[str, float],
+                   everyone: list[str], given: list[str], finished: bool) -> None:
+    """Write `out`/shard.json (see the module docstring); `points` maps each graded cell, in
+    notebook order, to its points."""
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {"format": FORMAT, "shard": [shard.index, shard.count], "source": source_fingerprint,
-                "grade_ids": grade_ids, "class": everyone, "students": given, "finished": finished}
+    manifest = {"format": FORMAT, "shard": [shard.index, shard.count], "assignment": assignment,
+                "source": source_fingerprint, "points": points, "class": everyone, "students": given,
+                "finished": finished}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
@@ -79,8 +84,9 @@ class Slice:
 
     folder: Path
     shard: Shard
+    assignment: str
     source: str
-    grade_ids: list[str]
+    points: dict[str, float]
     everyone: list[str]
     students: list[str]
     finished: bool
@@ -100,17 +106,19 @@ def read_slice(folder: Path) -> Slice:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         index, count = manifest["shard"]
         shard = Shard(int(index), int(count))
-        if (manifest["format"] != FORMAT or not 1 <= shard.index <= shard.count or not isinstance(manifest["source"], str)
-                or not all(_strings(manifest[key]) for key in ("grade_ids", "class", "students"))):
+        points = {str(key): float(value) for key, value in manifest["points"].items()}
+        if (manifest["format"] != FORMAT or not 1 <= shard.index <= shard.count
+                or not all(isinstance(manifest[key], str) for key in ("assignment", "source"))
+                or not all(_strings(manifest[key]) for key in ("class", "students"))):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise ShardError(f"{path} is damaged or not a shard manifest") from None
     rows: dict[str, list[str]] = {}
     grades = folder / "grades.csv"
     if manifest.get("finished") is True and grades.is_file():
         with open(grades, newline="", encoding="utf-8") as handle:
             table = list(csv.reader(handle))
-        if not table or table[0] != FIXED_COLUMNS + manifest["grade_ids"] + ["notes"]:
+        if not table or table[0] != FIXED_COLUMNS + list(points) + ["notes"]:
             raise ShardError(f"{grades} does not have the columns its {MANIFEST} names")
         for row in table[1:]:
             if row[0] in rows:
@@ -118,8 +126,12 @@ def read_slice(folder: Path) -> Slice:
             if row[0] not in manifest["students"]:
                 raise ShardError(f"{grades} has a row for {row[0]}, who is not in shard {shard}")
             rows[row[0]] = row
-    return Slice(folder, shard, manifest["source"], manifest["grade_ids"], manifest["class"], manifest["students"],
-                 manifest.get("finished") is True and grades.is_file(), rows)
+    return Slice(folder, shard, manifest["assignment"], manifest["source"], points, manifest["class"],
+                 manifest["students"], manifest.get("finished") is True and grades.is_file(), rows)
+
+    @property
+    def grade_ids(self) -> list[str]:
+        return list(self.points)
 
 
 @dataclass
@@ -141,7 +153,7 @@ def merge(folders: list[Path], out: Path) -> Merged:
     for other in slices[1:]:
         for what, mine, theirs in (("a different number of shards", first.shard.count, other.shard.count),
                                    ("a different source notebook", first.source, other.source),
-                                   ("different graded cells", first.grade_ids, other.grade_ids),
+                                   ("different graded cells", first.points, other.points),
                                    ("a different submissions folder", first.everyone, other.everyone)):
             if mine != theirs:
                 raise ShardError(f"{other.folder} and {first.folder} were graded with {what}: they cannot be merged")
@@ -176,4 +188,31 @@ def merge(folders: list[Path], out: Path) -> Merged:
             page = piece.folder / folder / f"{student_id}{suffix}"
             if page.is_file():
                 shutil.copyfile(page, out / folder / page.name)
+    _merge_gradebooks(slices, graded_by, out)
     return Merged(len(graded_by), sorted(set(first.everyone) - set(graded_by)), sorted(absent + unfinished))
+
+
+def _merge_gradebooks(slices: list[Slice], graded_by: dict[str, Slice], out: Path) -> None:
+    """``out``/gradebook.db: a finished shard's gradebook (the assignment's cells and points, its
+    own students) with every merged row's points recorded in it."""
+    from autograde import gradebook
+
+    template = next((piece.folder / "gradebook.db" for piece in slices
+                     if piece.finished and (piece.folder / "gradebook.db").is_file()), None)
+    (out / "gradebook.db").unlink(missing_ok=True)
+    if template is None:
+        return
+    first = slices[0]
+    columns = FIXED_COLUMNS + first.grade_ids
+    outcomes = []
+    for student_id, piece in sorted(graded_by.items()):
+        row = dict(zip(columns, piece.rows[student_id]))
+        outcomes.append(Outcome(student_id, row["status"], float(row["score"]), float(row["max_score"]),
+                                {grade_id: float(row[grade_id]) for grade_id in first.grade_ids}))
+    partial = out / ".gradebook.db.partial"
+    shutil.copyfile(template, partial)
+    try:
+        gradebook.record(outcomes, f"sqlite:///{partial}", first.assignment, first.assignment, first.points)
+        os.replace(partial, out / "gradebook.db")
+    finally:
+        partial.unlink(missing_ok=True)

@@ -148,4 +148,4 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     page.write_text(render_feedback(student_id, score, max_score, results, run_notes + notes, box, hidden),
                     encoding="utf-8")
     return Outcome(student_id, status, score, max_score, cells, run_notes + notes, feedback=page, log=log,
-                   seconds=time.monotonic() - started)
+                   seconds=time.monotonic() - started, results=results)
