@@ -92,6 +92,10 @@ class Slice:
     finished: bool
     rows: dict[str, list[str]]  # student id -> CSV row
 
+    @property
+    def grade_ids(self) -> list[str]:
+        return list(self.points)
+
 
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
@@ -128,10 +132,6 @@ def read_slice(folder: Path) -> Slice:
             rows[row[0]] = row
     return Slice(folder, shard, manifest["assignment"], manifest["source"], points, manifest["class"],
                  manifest["students"], manifest.get("finished") is True and grades.is_file(), rows)
-
-    @property
-    def grade_ids(self) -> list[str]:
-        return list(self.points)
 
 
 @dataclass
