@@ -404,21 +404,24 @@ def grade_upload(layout: Layout, settings: dict) -> Outcome:
 def run(layout: Layout) -> dict:
     """Grade the submission and write results.json (never raises for a submission's sake)."""
     started = time.monotonic()
-    os.umask(0o077)  # what the grader writes is its own unless it says otherwise
-    _close_results(layout)
-    tests: list[check_source.TestCell] = []
+    umask = os.umask(0o077)  # what the grader writes is its own unless it says otherwise
     try:
-        settings = read_settings(layout)
-        tests = check_source.tests(nbformat.read(layout.instructor / settings["source"], as_version=4))
-        outcome = grade_upload(layout, settings)
-        document = results_document(outcome, tests, time.monotonic() - started)
-        print(report.summary_table([outcome]))
-        if outcome.log is not None and outcome.log.is_file():
-            print("\n--- grading log ---\n" + outcome.log.read_text(encoding="utf-8", errors="replace")[-20_000:])
-    except Exception:  # the grader's own failure: still a result, and the reason in the log
-        print("the autograder failed:\n" + traceback.format_exc())
-        document = failure_document(tests, time.monotonic() - started)
-    write_results(layout, document)
+        _close_results(layout)
+        tests: list[check_source.TestCell] = []
+        try:
+            settings = read_settings(layout)
+            tests = check_source.tests(nbformat.read(layout.instructor / settings["source"], as_version=4))
+            outcome = grade_upload(layout, settings)
+            document = results_document(outcome, tests, time.monotonic() - started)
+            print(report.summary_table([outcome]))
+            if outcome.log is not None and outcome.log.is_file():
+                print("\n--- grading log ---\n" + outcome.log.read_text(encoding="utf-8", errors="replace")[-20_000:])
+        except Exception:  # the grader's own failure: still a result, and the reason in the log
+            print("the autograder failed:\n" + traceback.format_exc())
+            document = failure_document(tests, time.monotonic() - started)
+        write_results(layout, document)
+    finally:
+        os.umask(umask)
     print(f"wrote {layout.results / 'results.json'}: {document['score']:g} points")
     return document
 
