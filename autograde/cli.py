@@ -45,10 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograde", description=__doc__.split("\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    def with_source(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def with_source(command: argparse.ArgumentParser, out: str = "folder to write into") -> argparse.ArgumentParser:
         command.add_argument("--source", type=Path, default=default_source(),
                              help="instructor notebook with nbgrader metadata (default: %(default)s)")
-        command.add_argument("--out", type=Path, required=True, help="folder to write into")
+        command.add_argument("--out", type=Path, required=True, help=out)
         return command
 
     with_source(verbs.add_parser("release", help="write the student notebook and its assets"))
@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("grade", "grade a folder of submissions"),
                        ("gradescope", "write a Gradescope autograder zip (setup.sh, run_autograder, the kit)"),
                        ("demo", "check the reference notebook, release it, grade example submissions")):
-        command = with_source(verbs.add_parser(name, help=text))
+        command = with_source(verbs.add_parser(name, help=text),
+                              "the zip to write" if name == "gradescope" else "folder to write into")
         if name == "grade":
             command.add_argument("submissions", type=Path,
                                  help="folder of <student>.ipynb files or <student>/<name>.ipynb folders")
