@@ -200,7 +200,8 @@ def build_zip(source: Path, out: Path, limits: Limits, run_as: str) -> Path:
     """Write the autograder zip for `source` to `out` (deterministic: fixed times, sorted
     entries; setup.sh and run_autograder executable). Returns `out`."""
     read_source(source)
-    parse_user(run_as) if run_as[:1].isdigit() else None  # a numeric user is checked now
+    if run_as[:1].isdigit():  # a numeric user is checked now; a name is created by setup.sh
+        parse_user(run_as)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:

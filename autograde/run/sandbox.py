@@ -104,7 +104,9 @@ def as_user(command: list[str], run_as: RunAs | None) -> list[str]:
     """`command`, started (by root) as `run_as`; unchanged when `run_as` is None."""
     if run_as is None:
         return command
-    return [sys.executable, "-P", "-m", "autograde.run.become", str(run_as.uid), str(run_as.gid), *command]
+    # -I: isolated (no PYTHON* variables, no user site, nothing from the working folder on the
+    # path); unlike -P it exists on every supported Python
+    return [sys.executable, "-I", "-m", "autograde.run.become", str(run_as.uid), str(run_as.gid), *command]
 
 
 def _works(binary: str, run_as: RunAs | None) -> bool:
