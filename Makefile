@@ -9,7 +9,7 @@ SUBMISSIONS ?= $(OUT)/demo/submissions
 export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-browser lab release grade bench clean
+.PHONY: setup demo test test-browser lab release grade gradescope bench clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ release: $(STAMP)
 
 grade: $(STAMP)
 	$(PY) -m autograde grade $(SUBMISSIONS) --out $(OUT)/grades
+
+# The Gradescope autograder: upload $(OUT)/autograder.zip (see README, "Grading on Gradescope").
+gradescope: $(STAMP)
+	$(PY) -m autograde gradescope --out $(OUT)/autograder.zip
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -25,7 +25,7 @@ from autograde.check import source as check_source
 from autograde.check.client import CheckServer
 from autograde.collect import Submission, find_submissions
 from autograde.course import SUPPORT_FOLDERS, cached_course, check_source as read_source, fingerprint
-from autograde.jobs import Job, Limits, Outcome
+from autograde.jobs import Job, Limits, Outcome, RunAs
 from autograde.worker import check_environment, grade
 
 
@@ -111,18 +111,28 @@ def challenge_seed(assignment: Assignment, student_id: str) -> int:
 def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers: int, run_dir: Path,
                  cache: Path, on_done: Callable[[Outcome], None] = lambda outcome: None,
                  show_hidden_tests: bool = False,
-                 on_ready: Callable[[Assignment], None] = lambda assignment: None) -> tuple[Assignment, list[Outcome]]:
-    """Grade every submission in `submissions_folder`; outcomes sorted by student id.
+                 on_ready: Callable[[Assignment], None] = lambda assignment: None,
+                 keep: Callable[[str], bool] = lambda student_id: True,
+                 run_as: RunAs | None = None) -> tuple[Assignment, list[Outcome]]:
+    """Grade every submission in `submissions_folder` whose student id passes `keep` (all by
+    default; a shard keeps its slice); outcomes sorted by student id.
 
     `run_dir` is an empty scratch folder (boxes, logs and feedback stay there until the caller
     publishes them); `cache` keeps generated assignments between runs. `on_done` is called as
     each submission finishes, e.g. for progress; `on_ready` once the assignment is prepared,
-    before any grading (it may raise CourseError to stop the batch before it starts).
+    before any grading (it may raise CourseError to stop the batch before it starts). With
+    `run_as` the run phase executes as that user, one submission at a time (they share the user,
+    whose processes are all killed after each run); `run_dir` must then be reachable by that user.
     Raises CourseError when the source notebook cannot be made into an assignment.
     """
     read_source(source)  # a source that is no notebook at all stops here, before any process starts
     matplotlib_config, data_dir = prepare_matplotlib(cache / "matplotlib"), prepare_data()
-    submissions = find_submissions(submissions_folder, source.stem)
+    submissions = [s for s in find_submissions(submissions_folder, source.stem) if keep(s.student_id)]
+    if run_as is not None:
+        workers = 1
+        (run_dir / "work").mkdir(parents=True, exist_ok=True)
+        for folder in (run_dir, run_dir / "work"):
+            folder.chmod(0o711)
     gradable = sum(s.notebook is not None for s in submissions)
     servers: queue.Queue = queue.Queue()
     try:
@@ -136,7 +146,7 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
         assignment = prepare_assignment(source, cache, matplotlib_config, data_dir)
         on_ready(assignment)
         outcomes = _grade_all(submissions, assignment, source, limits, workers, run_dir, servers, on_done,
-                              show_hidden_tests)
+                              show_hidden_tests, run_as)
     finally:
         while not servers.empty():
             servers.get().close()
@@ -148,7 +158,7 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
 
 def _grade_all(submissions: list[Submission], assignment: Assignment, source: Path, limits: Limits, workers: int,
                run_dir: Path, servers: queue.Queue, on_done: Callable[[Outcome], None],
-               show_hidden_tests: bool) -> list[Outcome]:
+               show_hidden_tests: bool, run_as: RunAs | None) -> list[Outcome]:
     """Grade each submission (the unreadable ones get their row at once); outcomes in the order done."""
     outcomes = [unreadable(s, assignment) for s in submissions if s.notebook is None]
     for outcome in outcomes:
@@ -159,7 +169,7 @@ def _grade_all(submissions: list[Submission], assignment: Assignment, source: Pa
                 matplotlib_config=assignment.matplotlib_config, data_dir=assignment.data_dir,
                 workspace=run_dir / "work" / f"{index:04d}", limits=limits,
                 seed=challenge_seed(assignment, s.student_id), name=f"{batch}-{index:04d}",
-                show_hidden_tests=show_hidden_tests)
+                show_hidden_tests=show_hidden_tests, run_as=run_as)
             for index, s in enumerate(submissions) if s.notebook is not None]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for future in as_completed([pool.submit(grade, job, servers) for job in jobs]):

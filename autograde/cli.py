@@ -1,12 +1,16 @@
-"""The instructor's command line: ``release``, ``grade`` and ``demo``.
+"""The instructor's command line: ``release``, ``grade``, ``merge``, ``gradescope`` and ``demo``.
 
     python -m autograde release --out DIR [--source lab3.ipynb]
-    python -m autograde grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--source lab3.ipynb]
+    python -m autograde grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--shard K/N] [--source lab3.ipynb]
                                           [--gradebook sqlite:///PATH/gradebook.db]
+    python -m autograde merge OUT1 OUT2 ... --out DIR
+    python -m autograde gradescope --out autograder.zip [--timeout S] [--source lab3.ipynb]
     python -m autograde demo --out DIR [--source lab3.ipynb]
 
 Exit status: 0 when the command ran (a submission that failed has its status in grades.csv);
-2 when it could not run at all (a missing folder, an invalid source notebook, a failed check).
+1 when ``merge`` wrote the grades it had but some students have no row (listed on stderr);
+2 when it could not run at all (a missing folder, an invalid source notebook, a failed check,
+shards that do not belong together).
 """
 from __future__ import annotations
 
@@ -19,35 +23,54 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from autograde import crafted, gradebook, report
+from autograde import crafted, gradebook, report, shards
 from autograde.batch import grade_folder
 from autograde.collect import find_submissions
-from autograde.course import CourseError, check_source, default_cache, default_source, release
+from autograde.course import CourseError, check_source, default_cache, default_source, fingerprint, release
 from autograde.reference import run_reference
 from autograde.jobs import MiB, Limits
 
+INCOMPLETE = 1
 CANNOT_RUN = 2
+
+
+def _shard(text: str) -> shards.Shard:
+    try:
+        return shards.parse_shard(text)
+    except shards.ShardError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograde", description=__doc__.split("\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    def with_source(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def with_source(command: argparse.ArgumentParser, out: str = "folder to write into") -> argparse.ArgumentParser:
         command.add_argument("--source", type=Path, default=default_source(),
                              help="instructor notebook with nbgrader metadata (default: %(default)s)")
-        command.add_argument("--out", type=Path, required=True, help="folder to write into")
+        command.add_argument("--out", type=Path, required=True, help=out)
         return command
 
     with_source(verbs.add_parser("release", help="write the student notebook and its assets"))
+    merge = verbs.add_parser("merge", help="merge the outputs of `grade --shard K/N` into one grades.csv")
+    merge.add_argument("shards", type=Path, nargs="+", help="the --out folders of the shards")
+    merge.add_argument("--out", type=Path, required=True, help="folder to write the merged grades into")
     for name, text in (("grade", "grade a folder of submissions"),
+                       ("gradescope", "write a Gradescope autograder zip (setup.sh, run_autograder, the kit)"),
                        ("demo", "check the reference notebook, release it, grade example submissions")):
-        command = with_source(verbs.add_parser(name, help=text))
+        command = with_source(verbs.add_parser(name, help=text),
+                              "the zip to write" if name == "gradescope" else "folder to write into")
         if name == "grade":
             command.add_argument("submissions", type=Path,
                                  help="folder of <student>.ipynb files or <student>/<name>.ipynb folders")
-        command.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                             help="submissions graded at once (default: %(default)s, the CPU count)")
+            command.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                                 help="grade only slice K of N (by student id); merge the slices with `merge`")
+        if name == "gradescope":
+            command.add_argument("--run-as", default="autograde-run",
+                                 help="the unprivileged user setup.sh creates for the run phase (default: %(default)s)")
+        if name != "gradescope":  # Gradescope grades one submission per container
+            command.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                                 help="submissions graded at once (default: %(default)s, the CPU count)")
         command.add_argument("--timeout", type=int, default=600,
                              help="most seconds one cell may run (default: %(default)s)")
         command.add_argument("--submission-timeout", type=int, default=None,
@@ -55,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                                   "(default: 2 x --timeout)")
         command.add_argument("--memory-mb", type=int, default=4096,
                              help="memory for one submission's run, all its processes, MiB (default: %(default)s)")
+        if name == "gradescope":
+            continue
         command.add_argument("--show-hidden-tests", action="store_true",
                              help="show the tests' code, hidden parts included, in feedback (for instructors)")
         if name == "grade":
@@ -69,18 +94,28 @@ def _parser() -> argparse.ArgumentParser:
 def _limits(args: argparse.Namespace) -> Limits:
     return Limits(cell_timeout=args.timeout, budget_seconds=args.submission_timeout or 2 * args.timeout,
                   memory_bytes=args.memory_mb * MiB,
-                  threads=max(1, (os.cpu_count() or 1) // max(1, args.workers)))
+                  threads=max(1, (os.cpu_count() or 1) // max(1, getattr(args, "workers", 1))))
 
 
 def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path,
-          show_hidden_tests: bool = False, gradebook_url: str | None = None) -> list:
-    """Grade `submissions` into `out` (grades.csv, gradebook.db, feedback/, logs/); print progress
-    and a table. With `gradebook_url`, the points also go into that nbgrader gradebook."""
+          show_hidden_tests: bool = False, gradebook_url: str | None = None,
+          shard: shards.Shard | None = None) -> list:
+    """Grade `submissions` (only `shard`'s slice of them, if given) into `out` (grades.csv,
+    gradebook.db, feedback/, logs/, and shard.json for a shard); print progress and a table.
+    With `gradebook_url`, the points also go into that nbgrader gradebook."""
     if not submissions.is_dir():
         raise CourseError(f"submissions folder not found: {submissions}")
+    everyone = [s.student_id for s in find_submissions(submissions, source.stem)]
+    keep = shard.holds if shard else (lambda student_id: True)
+    given = [student_id for student_id in everyone if keep(student_id)]
+    if shard:
+        check_source(source)
+        print(f"shard {shard}: {len(given)} of the {len(everyone)} submissions")
+        manifest = lambda points, finished: shards.write_manifest(  # noqa: E731
+            out, shard, source.stem, fingerprint(source), points, everyone, given, finished)
+        manifest({}, False)  # a shard that dies before the end says so
     with tempfile.TemporaryDirectory(prefix="autograde-", ignore_cleanup_errors=True) as run_dir:
-        total = len(find_submissions(submissions, source.stem))
-        with tqdm(total=total, desc="grading", unit="notebook", file=sys.stdout, dynamic_ncols=True) as progress:
+        with tqdm(total=len(given), desc="grading", unit="notebook", file=sys.stdout, dynamic_ncols=True) as progress:
             def done(outcome) -> None:
                 progress.update(1)
                 progress.set_postfix_str(f"{outcome.student_id}: {outcome.status}")
@@ -90,17 +125,36 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
                     gradebook.check(gradebook_url, source.stem, source.stem, assignment.points)
 
             assignment, outcomes = grade_folder(submissions, source, limits, workers, Path(run_dir), cache,
-                                               on_done=done, show_hidden_tests=show_hidden_tests, on_ready=ready)
+                                               on_done=done, show_hidden_tests=show_hidden_tests, on_ready=ready,
+                                               keep=keep)
         report.write_csv(outcomes, assignment.grade_ids, out / "grades.csv")
         report.publish_files(outcomes, out)
         name = source.stem  # nbgrader names the assignment and its notebook after the source file
         gradebook.write_batch_gradebook(outcomes, assignment.gradebook, out, name, name, assignment.points)
         if gradebook_url:
             gradebook.record(outcomes, gradebook_url, name, name, assignment.points)
+    if shard:
+        manifest(assignment.points, True)
     print(report.summary_table(outcomes))
     print(f"\nwrote {out / 'grades.csv'}, {out / 'gradebook.db'}, {out / 'feedback'}/, {out / 'logs'}/"
+          + (f", {out / shards.MANIFEST}" if shard else "")
           + (f"; recorded the points in {gradebook_url}" if gradebook_url else ""))
     return outcomes
+
+
+def merge(folders: list[Path], out: Path) -> int:
+    """Merge shard outputs into `out`; the exit status (INCOMPLETE when someone has no row)."""
+    merged = shards.merge(folders, out)
+    print(f"merged {len(folders)} shards: {merged.rows} rows into {out / 'grades.csv'}, {out / 'feedback'}/, "
+          f"{out / 'logs'}/")
+    if not merged.missing_students and not merged.missing_shards:
+        return 0
+    if merged.missing_shards:
+        print(f"autograde: shards missing or unfinished: {', '.join(merged.missing_shards)}", file=sys.stderr)
+    if merged.missing_students:
+        print(f"autograde: {len(merged.missing_students)} students have no row: "
+              f"{', '.join(merged.missing_students)}", file=sys.stderr)
+    return INCOMPLETE
 
 
 DEMO_KINDS = ("perfect", "partial", "blank", "tampered", "kernel_death")
@@ -136,10 +190,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {release(args.source, args.out, Path(scratch))}")
         elif args.verb == "grade":
             grade(args.submissions, args.out, args.source.resolve(), _limits(args), args.workers, args.cache.resolve(),
-                  args.show_hidden_tests, args.gradebook)
+                  args.show_hidden_tests, args.gradebook, args.shard)
+        elif args.verb == "merge":
+            return merge(args.shards, args.out)
+        elif args.verb == "gradescope":
+            from autograde import gradescope
+
+            check_source(args.source)
+            zip_path = gradescope.build_zip(args.source.resolve(), args.out, _limits(args), args.run_as)
+            print(f"wrote {zip_path}: upload it as the assignment's autograder on Gradescope")
         else:
             demo(args.out, args.source, _limits(args), args.workers, args.cache)
-    except CourseError as error:
+    except (CourseError, shards.ShardError) as error:
         print(f"autograde: {error}", file=sys.stderr)
         return CANNOT_RUN
     return 0

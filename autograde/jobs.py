@@ -7,7 +7,7 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from autograde.collect import Submission
-from autograde.run.sandbox import MiB, Limits  # noqa: F401  (re-exported for the CLI)
+from autograde.run.sandbox import MiB, Limits, RunAs  # noqa: F401  (re-exported for the CLI)
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Job:
     name: str  # unique per run: names the cgroup
     test_timeout: int = 600
     show_hidden_tests: bool = False
+    run_as: RunAs | None = None  # the unprivileged user the run phase executes as (None: this process's user)
 
 
 @dataclass
@@ -42,3 +43,4 @@ class Outcome:
     feedback: Path | None = None
     log: Path | None = None
     seconds: float = 0.0
+    results: list[dict] = field(default_factory=list)  # the check phase's, one per test run (see check.runner)

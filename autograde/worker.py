@@ -79,6 +79,7 @@ def check(job: Job, log: Path, servers: "queue.Queue[CheckServer]") -> list[dict
     """Run the check phase on a server's fresh fork; its results, or None if it failed."""
     folder = job.workspace / "check"
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the check's files are the grader's alone, whoever ran the notebook
     spec = {"artifacts": str(job.workspace / "box" / "artifacts"), "seed": job.seed,
             "test_timeout": job.test_timeout, "results": str(folder / "results.json"), "log": str(log)}
     server = servers.get()
@@ -106,6 +107,9 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     job.workspace.mkdir(parents=True, exist_ok=True)
     log = job.workspace / "grading.log"
     log.touch()
+    if job.run_as is not None:  # the run user passes through to its box, sees nothing else here
+        job.workspace.chmod(0o711)
+        log.chmod(0o600)
     student_id = job.submission.student_id
     test_points = {cell.grade_id: cell.points for cell in check_source.tests(
         nbformat.read(job.source, as_version=4))}
@@ -119,7 +123,7 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     try:
         notes += find_tampering(submitted, job.released)
         report = phase.execute(job.workspace / "box", submitted, job.released, job.names, job.seed, job.limits,
-                             job.assets, job.data_dir, job.matplotlib_config, job.name, log)
+                             job.assets, job.data_dir, job.matplotlib_config, job.name, log, job.run_as)
         box = job.workspace / "box"
         status, run_notes = run_status(job, _read_json(box / "run" / "journal.json", []), report)
         check_started = time.monotonic()
@@ -144,4 +148,4 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     page.write_text(render_feedback(student_id, score, max_score, results, run_notes + notes, box, hidden),
                     encoding="utf-8")
     return Outcome(student_id, status, score, max_score, cells, run_notes + notes, feedback=page, log=log,
-                   seconds=time.monotonic() - started)
+                   seconds=time.monotonic() - started, results=results)

@@ -4,8 +4,11 @@
 :func:`run_tests` then, for each test cell in notebook order: seeds random, numpy and torch;
 binds the names it reads to objects rebuilt from that test's snapshot; runs its whole source
 (visible and hidden parts); records the points when it raises nothing. Results are a list of
-``{"grade_id", "points", "max_points", "passed", "message", "notes"}``. Both run in the check
-server (:mod:`autograde.check.server`), never in a process that saw student code.
+``{"grade_id", "points", "max_points", "passed", "message", "notes", "lines"}``; ``lines`` are the
+lines of the test cell (from 1) on the failed test's traceback, outermost first (empty when it
+stopped outside the cell's own code, e.g. on an unreadable artifact), so that a page can tell a
+failure in a hidden part from one in a visible part. Both run in the check server
+(:mod:`autograde.check.server`), never in a process that saw student code.
 """
 from __future__ import annotations
 
@@ -46,6 +49,11 @@ def _message(error: BaseException) -> str:
     return text[:MAX_MESSAGE]
 
 
+def _failed_lines(error: BaseException, grade_id: str) -> list[int]:
+    """The lines of the test cell's own code on `error`'s traceback, outermost first."""
+    return [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == f"<{grade_id}>"]
+
+
 def _on_alarm(signum, frame):
     raise TestTimeout("the test ran past its time limit")
 
@@ -84,7 +92,7 @@ def run_tests(prepared: Prepared, artifacts_folder: Path, seed: int, test_timeou
     results = []
     for cell in prepared.cells:
         result = {"grade_id": cell.grade_id, "points": 0.0, "max_points": cell.points, "passed": False,
-                  "message": "", "notes": []}
+                  "message": "", "notes": [], "lines": []}
         _seed(0)
         try:
             values = artifacts.read_snapshot(artifacts_folder, cell.grade_id, prepared.names[cell.grade_id])
@@ -100,6 +108,7 @@ def run_tests(prepared: Prepared, artifacts_folder: Path, seed: int, test_timeou
             result.update(points=cell.points, passed=True)
         except Exception as error:  # a failed test, an unreadable artifact, a time-out
             result["message"] = _message(error)
+            result["lines"] = _failed_lines(error, cell.grade_id)
         finally:
             signal.alarm(0)
         results.append(result)

@@ -10,12 +10,19 @@ Box layout (``BOX`` is ``/submission`` inside bubblewrap, the box's own path wit
     work/         the kernel's folder: the notebook, assets/, home/ (writable by the kernel)
     artifacts/    the exporter's files (writable by the kernel)
     run/          the executed notebook and the journal (not writable by the kernel)
+
+With a run user (:class:`~autograde.run.sandbox.RunAs`), the box stays root's (``job.json`` too)
+and its four folders become that user's; every process of that user is killed when the run ends.
+Whoever runs it, what the grader reads afterwards (``artifacts/``, ``run/``) holds only regular
+files: links, FIFOs and the like are removed first (a link planted there would make the grader
+read a file of its choosing).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -24,9 +31,11 @@ from nbformat import NotebookNode
 
 from autograde.run import sandbox
 from autograde.run.notebook import run_notebook
-from autograde.run.sandbox import Limits, RunReport
+from autograde.run.sandbox import Limits, RunAs, RunReport
 
 NOTEBOOK = "notebook.ipynb"
+RUN_FOLDERS = ("work", "artifacts", "run", "tmp")  # the folders a run user owns
+READ_BACK = ("artifacts", "run")  # the folders the grader reads after the run
 
 
 def _environment(root: str, tmp: str, limits: Limits, data_dir: str | None) -> dict[str, str]:
@@ -53,17 +62,60 @@ def prepare_box(box: Path, notebook: NotebookNode, assets: list[Path], matplotli
         shutil.copyfile(font_cache, box / "work/home/.config/matplotlib" / font_cache.name)
 
 
+def reachable_by(path: Path, run_as: RunAs) -> None:
+    """Raise PermissionError unless `run_as` may pass through every folder above `path`."""
+    for folder in path.parents:
+        info = folder.stat()
+        if not (info.st_mode & stat.S_IXOTH or (info.st_uid == run_as.uid and info.st_mode & stat.S_IXUSR)
+                or (info.st_gid == run_as.gid and info.st_mode & stat.S_IXGRP)):
+            raise PermissionError(f"the run user {run_as.name} cannot reach {path}: {folder} is closed to it "
+                                  f"(mode {stat.filemode(info.st_mode)}); grade from a folder it can pass through")
+
+
+def hand_over(box: Path, run_as: RunAs) -> None:
+    """Give the box's four folders (and everything in them) to `run_as`; the box itself and
+    ``job.json`` stay root's, readable."""
+    reachable_by(box, run_as)
+    os.chmod(box, 0o755)
+    for folder in RUN_FOLDERS:
+        for directory, subfolders, files in os.walk(box / folder):
+            for entry in [directory, *(os.path.join(directory, f) for f in subfolders + files)]:
+                os.lchown(entry, run_as.uid, run_as.gid)
+        os.chmod(box / folder, 0o700)
+
+
+def disarm(folder: Path) -> int:
+    """Remove everything under `folder` that is not a plain folder or a regular file with one
+    link (never following a link); returns how many were removed."""
+    removed = 0
+    for directory, subfolders, files in os.walk(folder):
+        for name in subfolders + files:
+            path = os.path.join(directory, name)
+            info = os.lstat(path)
+            if stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1):
+                continue
+            os.unlink(path)
+            removed += 1
+            if name in subfolders:
+                subfolders.remove(name)
+    return removed
+
+
 def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: dict[str, list[str]], seed: int,
             limits: Limits, assets: list[Path], data_dir: Path | None, matplotlib_config: Path | None,
-            name: str, log: Path) -> RunReport:
+            name: str, log: Path, run_as: RunAs | None = None) -> RunReport:
     """Run `submitted` (tests replaced by exporters) in a sandbox rooted at the empty folder `box`.
 
-    `name` names this run's cgroup; `log` gets what the runner and the kernel print.
+    `name` names this run's cgroup; `log` gets what the runner and the kernel print. With
+    `run_as`, every process of the run executes as that user, and none of its processes is left
+    when this returns.
     """
-    binary = sandbox.bwrap_binary()
+    binary = sandbox.bwrap_binary(run_as)
     root = sandbox.BOX if binary else str(box)
     tmp = "/tmp" if binary else str(box / "tmp")
     prepare_box(box, run_notebook(submitted, released, names, f"{root}/artifacts", seed), assets, matplotlib_config)
+    if run_as is not None:
+        hand_over(box, run_as)
     cgroup = sandbox.Cgroup.create(name, limits.memory_bytes, limits.max_processes)
     notes = [] if binary else ["not sandboxed: bubblewrap cannot run here (Landlock and rlimits only)"]
     if cgroup is None:
@@ -75,19 +127,30 @@ def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: d
            "kernel": {"writable": writable, "memory_bytes": None if cgroup else limits.memory_bytes,
                       "file_bytes": limits.file_bytes, "cpu_seconds": limits.budget_seconds + 60}}
     (box / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    os.chmod(box / "job.json", 0o644)
     environment = _environment(root, tmp, limits, sandbox.DATA if binary and data_dir else
                                (str(data_dir) if data_dir else None))
     runner = [sys.executable, "-P", "-m", "autograde.run.runner", root]
+    from autograde.run import processes
+
     if binary:
         command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner)
-        seconds, killed = sandbox.run_in_box(command, log, limits, cgroup, {"PATH": "/usr/bin:/bin"}, box)
+        seconds, killed = sandbox.run_in_box(sandbox.as_user(command, run_as), log, limits, cgroup,
+                                             {"PATH": "/usr/bin:/bin"}, box)
     else:
-        from autograde.run import processes
-
         token = processes.new_token()
-        seconds, killed = sandbox.run_in_box(runner, log, limits, cgroup,
+        seconds, killed = sandbox.run_in_box(sandbox.as_user(runner, run_as), log, limits, cgroup,
                                              {**environment, processes.TOKEN_VARIABLE: token}, box,
                                              sweep=lambda: processes.kill_marked(token))
+    if run_as is not None:
+        swept, alive = processes.kill_user(run_as.uid)
+        with open(log, "a", encoding="utf-8") as output:
+            output.write(f"[autograde] run as {run_as.name} ({run_as.uid}:{run_as.gid}), "
+                         f"{'in bwrap' if binary else 'without bwrap'}; {swept} leftover processes killed\n")
+        if alive:
+            raise RuntimeError(f"processes of the run user {run_as.name} outlived the run: {alive}")
+    for folder in READ_BACK:
+        disarm(box / folder)
     if cgroup is not None and cgroup.hit_memory_limit:
         notes.append(f"memory limit ({limits.memory_bytes // sandbox.MiB} MiB) reached")
     return RunReport(seconds, killed, bool(binary), notes)

