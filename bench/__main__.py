@@ -14,8 +14,14 @@ def available() -> list[str]:
                   if m.name.startswith("bench_"))
 
 
+def _in_all(name: str) -> bool:
+    return getattr(importlib.import_module(f"bench.bench_{name}"), "IN_ALL", True)
+
+
 def main(argv: list[str]) -> int:
-    names = argv or available()
+    # a bench can ask to run only when named (IN_ALL = False): bench_peers, which
+    # bench_acasxu already runs after the kit
+    names = argv or [n for n in available() if _in_all(n)]
     unknown = sorted(set(names) - set(available()))
     if unknown:
         print(f"unknown benchmark(s) {unknown}; available: {available()}")

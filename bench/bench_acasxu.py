@@ -9,6 +9,10 @@ Every "fail" is checked again here by running the network on its counterexample;
 a "pass" that contradicts a violation known from the literature (phi3 and phi4
 on 1_7 and 1_9) counts as wrong, and so does a "fail" on phi1, which holds on
 all 45 networks.
+
+Then, when ``PEERS_PYTHON`` names an environment with Marabou and/or NeuralSAT,
+the same instances run through them and a table puts them beside the kit's
+(``bench/bench_peers.py`` says how to install them); otherwise one line says so.
 """
 from __future__ import annotations
 
@@ -88,3 +92,6 @@ def main():
               f"{statistics.median(times):8.2f}  {sum(times):7.0f}  {max(times):5.1f}  "
               f"{sum(t > 1.05 * timeout + 1 for t in times):4d}")
     print("  (late: instances that ran more than 5% + 1 s past the budget)")
+    # the same instances through Marabou and NeuralSAT, when PEERS_PYTHON has them
+    from bench import bench_peers
+    bench_peers.side_by_side(rows, folder, timeout)

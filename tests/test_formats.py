@@ -186,3 +186,34 @@ def test_acas_xu_phi1_is_proved_and_phi2_refuted_on_the_shipped_network():
     assert int(y.argmax()) == 0                       # COC is the maximal score there
     x = cexs[0].double().flatten().tolist()
     assert all(lo <= v <= hi for v, (lo, hi) in zip(x, x2))
+
+
+def test_acas_xu_vnncomp_files_read_back_as_the_kit_instance(tmp_path):
+    """bench/acasxu_files.py (what the peers read): the ONNX network computes the .nnet
+    network, each VNN-LIB file holds the kit's box, and its property (the negation of
+    the file's unsafe region) agrees with the kit's on random outputs."""
+    from bench.acasxu_files import write_instance
+    from verifier import acasxu
+    from verifier.property import from_formula
+
+    model = load_nnet(SHIPPED)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 5, generator=gen) - 0.5
+    for k in range(1, 11):
+        onnx_path, specs = write_instance(k, "2_1", SHIPPED.parent, tmp_path)
+        if k == 1:
+            with torch.no_grad():
+                assert torch.allclose(load_onnx(onnx_path)(x), model.net(x), atol=1e-5)
+        boxes, prop = acasxu.instance(k, model)
+        assert len(specs) == len(boxes) == (2 if k == 6 else 1)
+        want = from_formula(prop, 5, softmax=False)
+        with torch.no_grad():
+            ys = torch.cat([model.net(x), torch.randn(128, 5, generator=gen) * 0.05,
+                            torch.randn(128, 5, generator=gen) * 5])
+        for box, spec in zip(boxes, specs):
+            (got_box, got_prop), = load_vnnlib(spec, 5, 5)
+            assert got_box == box
+            got = from_formula(got_prop, 5, softmax=False)
+            for y in ys:
+                y = y[None]
+                assert any(c.violated(y) for c in got) == any(c.violated(y) for c in want)
