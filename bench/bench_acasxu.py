@@ -1,7 +1,7 @@
 """ACAS Xu: phi1-phi4 on all 45 networks (180 instances) and phi5-phi10 (6), 60 s each.
 
 Run: ``python -m bench acasxu`` (``ACAS_TIMEOUT``, ``ACAS_NETS=1_1,2_9`` and
-``ACAS_PROPS=1,2`` narrow it). The networks come from ``ACAS_DIR`` (default
+``ACAS_PROPS=1,2`` narrow it; ``ACAS_INSTANCES=1:1_1,3:1_7`` names instances). The networks come from ``ACAS_DIR`` (default
 ``../shared/acasxu``). One process, one thread (``torch.set_num_threads(1)``,
 what a grading worker gets), the time is verify's own (no process start-up).
 
@@ -32,6 +32,12 @@ KNOWN_FAIL = {(3, "1_7"), (3, "1_9"), (4, "1_7"), (4, "1_9")}
 
 
 def instances():
+    chosen = os.environ.get("ACAS_INSTANCES")     # e.g. 1:1_1,2:2_1,3:1_7
+    if chosen:
+        for item in chosen.split(","):
+            p, net = item.split(":")
+            yield int(p), net
+        return
     nets = os.environ.get("ACAS_NETS")
     nets = nets.split(",") if nets else [f"{a}_{b}" for a in range(1, 6) for b in range(1, 10)]
     props = [int(p) for p in os.environ.get("ACAS_PROPS", "1,2,3,4,5,6,7,8,9,10").split(",")]

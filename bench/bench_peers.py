@@ -3,8 +3,8 @@
 ``python -m bench acasxu`` runs the kit, then (when the peers are installed) the
 same instances through each peer and prints the two tables side by side;
 ``python -m bench peers`` runs the peers alone. ``ACAS_TIMEOUT`` (default 60),
-``ACAS_NETS``, ``ACAS_PROPS`` and ``ACAS_DIR`` choose the instances as for the
-kit's bench; the peers get the VNN-COMP files that ``bench/acasxu_files.py``
+``ACAS_INSTANCES``, ``ACAS_NETS``, ``ACAS_PROPS`` and ``ACAS_DIR`` choose the
+instances as for the kit's bench; the peers get the VNN-COMP files that ``bench/acasxu_files.py``
 writes from the same networks and properties (into ``bench/.acasxu-vnncomp/``).
 
 The peers live in their own environment, never the kit's (their pins clash
@@ -110,9 +110,11 @@ def find_peers(say=print) -> dict:
             found[name] = {"python": py, "version": info[name],
                            "main": info.get(f"{name}_main")}
         else:
-            pkg = "maraboupy" if name == "marabou" else "neuralsat (and its run-time deps)"
+            how = ("pip install maraboupy" if name == "marabou" else
+                   "pip install --no-deps neuralsat, plus the run-time deps that "
+                   "bench/bench_peers.py lists")
             say(f"{name} skipped: not importable under PEERS_PYTHON={py} "
-                f"({info.get(name + '_error')}); install {pkg}: {INSTALL}")
+                f"({info.get(name + '_error')}); install it there: {how}")
     return found
 
 
@@ -199,7 +201,8 @@ def check_cex(cex, x_specs, prop, net) -> str:
 
 def run_instance(name, peer, k, net_id, folder, timeout):
     """phi_k on ``net_id`` through one peer: (status, seconds, wrong, note);
-    status is the kit's word: pass (proven), fail (violated) or unknown."""
+    status is the kit's word: pass (proven), fail (violated) or unknown; seconds
+    are the peer's own, the note gives the wall time with start-up."""
     from bench.acasxu_files import nnet_path, write_instance
     from bench.bench_acasxu import KNOWN_FAIL
     from verifier import acasxu
@@ -208,10 +211,13 @@ def run_instance(name, peer, k, net_id, folder, timeout):
     model = load_nnet(nnet_path(folder, net_id))
     boxes, prop = acasxu.instance(k, model)
     onnx_path, specs = write_instance(k, net_id, folder)
-    spent, status, wrong, notes = 0.0, "pass", "", []
+    spent, wall, status, wrong, notes, raws = 0.0, 0.0, "pass", "", [], []
     for box, spec in zip(boxes, specs):
+        t0 = time.monotonic()
         r = RUNNERS[name](peer, onnx_path, spec, max(timeout - spent, 1.0))
+        wall += time.monotonic() - t0
         spent += r["time"]
+        raws.append(r["status"])
         if r.get("note"):
             notes.append(f"{r['status']}: {r['note']}")
         if r["status"] == "sat":
@@ -227,6 +233,7 @@ def run_instance(name, peer, k, net_id, folder, timeout):
         wrong = "unsat where a violation is known"
     if status == "fail" and k == 1:
         wrong = "sat on phi1, which holds"
+    notes.insert(0, f"{'+'.join(raws)}, wall {wall:.1f} s")
     return status, spent, wrong, "; ".join(notes)
 
 
@@ -265,8 +272,7 @@ def run_peers(instances, folder, timeout, peers=None) -> dict:
         for k, net in instances:
             status, t, wrong, note = run_instance(name, peer, k, net, folder, timeout)
             rows.append((k, net, status, t, wrong))
-            print(f"  phi{k:<2} {net}  {status:8s} {t:6.1f} s  {wrong}"
-                  f"{'  (' + note + ')' if note else ''}", flush=True)
+            print(f"  phi{k:<2} {net}  {status:8s} {t:6.1f} s  ({note})  {wrong}", flush=True)
         results[name] = rows
     return results
 
