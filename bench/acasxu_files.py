@@ -14,8 +14,11 @@ objects the kit verifies:
   negation of the property. The negation of a conjunction of clauses is a
   disjunction, written as VNN-COMP's acasxu files do:
   ``(assert (or (and ...) (and ...)))``; a single conjunct becomes plain asserts.
-  VNN-LIB has only ``<=``/``>=``, so the negation of a strict ``<`` is ``>=``:
-  ties count as unsafe, as in VNN-COMP's files.
+  VNN-LIB has only ``<=``/``>=``: the negation of ``Y_0 < t`` is exactly ``Y_0 >= t``,
+  that of ``Y_i <= Y_j`` is written ``Y_j <= Y_i`` (ties count as unsafe, as in
+  VNN-COMP's files), and a conjunct that is empty only thanks to strictness
+  (``Y_0 < Y_1`` and ``Y_1 < Y_0``, from phi8's "COC or weak left is minimal") is
+  left out, else a tie would pass for a counterexample.
 * phi6 has two input boxes: ``prop_6_<net>_a.vnnlib`` and ``..._b.vnnlib``, one
   query each; the instance holds when both do.
 
@@ -84,21 +87,39 @@ def _num(v: float) -> str:
     return repr(float(v))   # shortest text that reads back as the same double
 
 
-def _negated_atom(atom) -> str:
-    """``not (expr >= 0)`` (or ``not (expr > 0)``) as one VNN-LIB comparison:
-    ``expr <= 0``, for an expr of one output, or of two outputs with opposite
-    coefficients and no constant (a comparison of two scores)."""
+def _negated_atom(atom):
+    """``not (expr >= 0)`` (``not (expr > 0)``) as one comparison ``expr <= 0``, for an
+    expr of one output, or of two outputs with opposite coefficients and no constant
+    (a comparison of two scores). Returns ``(text, edge)``: edge ``(lo, hi, strict)``
+    says ``Y_lo < Y_hi`` (or ``<=``) for a comparison of two outputs, else None."""
     coef, const = atom.expr.coef, atom.expr.const
     if len(coef) == 1:
         (i, c), = coef.items()
         t = -const / c                       # c*y + const <= 0  <=>  y (<= or >=) t
-        return f"({'<=' if c > 0 else '>='} Y_{i} {_num(t)})"
+        return f"({'<=' if c > 0 else '>='} Y_{i} {_num(t)})", None
     if len(coef) == 2 and const == 0.0:
         (i, a), (j, b) = coef.items()
         if a == -b:
             lo, hi = (i, j) if a > 0 else (j, i)   # a*(y_lo - y_hi) <= 0
-            return f"(<= Y_{lo} Y_{hi})"
+            return f"(<= Y_{lo} Y_{hi})", (lo, hi, not atom.strict)
     raise NotImplementedError(f"no VNN-LIB 1.0 comparison for the negation of {atom}")
+
+
+def _empty(edges) -> bool:
+    """Do these comparisons of outputs contradict each other, read with their true
+    strictness (a cycle Y_a <= ... <= Y_a through at least one strict <)? VNN-LIB
+    writes them all as <=, which would let a tie (Y_0 == Y_1) satisfy
+    "Y_0 < Y_1 and Y_1 < Y_0"; such a conjunct must not be written."""
+    rel = {}                                  # (a, b) -> strict? for a path a .. b
+    for lo, hi, strict in edges:
+        rel[lo, hi] = rel.get((lo, hi), False) or strict
+    nodes = {n for e in rel for n in e}
+    for m in nodes:                           # transitive closure, Floyd-Warshall order
+        for a in nodes:
+            for b in nodes:
+                if (a, m) in rel and (m, b) in rel:
+                    rel[a, b] = rel.get((a, b), False) or rel[a, m] or rel[m, b]
+    return any(rel.get((n, n), False) for n in nodes)
 
 
 def vnnlib_text(x_specs, prop, title: str = "") -> str:
@@ -113,7 +134,12 @@ def vnnlib_text(x_specs, prop, title: str = "") -> str:
     lines.append("; unsafe outputs: the negation of the property")
     # property = AND over clauses of (OR over atoms); unsafe = OR over clauses of
     # (AND over the negated atoms)
-    conjuncts = [[_negated_atom(a) for a in clause] for clause in cnf(prop)]
+    conjuncts = []
+    for clause in cnf(prop):
+        parts = [_negated_atom(a) for a in clause]
+        texts = list(dict.fromkeys(t for t, _ in parts))
+        if not _empty([e for _, e in parts if e]) and texts not in conjuncts:
+            conjuncts.append(texts)
     if len(conjuncts) == 1:
         lines += [f"(assert {c})" for c in conjuncts[0]]
     else:

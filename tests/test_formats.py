@@ -217,3 +217,6 @@ def test_acas_xu_vnncomp_files_read_back_as_the_kit_instance(tmp_path):
             for y in ys:
                 y = y[None]
                 assert any(c.violated(y) for c in got) == any(c.violated(y) for c in want)
+        if k == 8:   # COC and weak left tie for minimal: phi8 holds, the file must agree
+            tie = torch.tensor([[0.0, 0.0, 1.0, 1.0, 1.0]])
+            assert not any(c.violated(tie) for c in got)
