@@ -11,12 +11,13 @@ SUBMISSIONS ?= $(OUT)/demo/submissions
 export MPLBACKEND ?= Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-browser lab release grade bench clean
+.PHONY: setup python-venv demo test test-browser lab release grade bench clean
 
 setup: $(STAMP)
 
-# Rebuilt only when a requirements file or pyproject.toml changes: a second run does nothing.
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+# The venv's interpreter: made with the chosen Python when missing. When PYTHON=... names another
+# version than the venv holds, stop (every target checks, even with nothing to install).
+python-venv:
 	@if [ ! -x $(PY) ]; then \
 	  py=$$(tools/find-python $(PYTHON)) || exit 1; \
 	  echo "$(VENV): Python $$($$py -c 'import sys; print(sys.version.split()[0])') ($$py)"; \
@@ -27,6 +28,9 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	  want=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  [ "$$have" = "$$want" ] || { echo "$(VENV) holds Python $$have, not $$want ($(PYTHON)): remove it, or choose another VENV=..."; exit 1; }; \
 	fi
+
+# Rebuilt only when a requirements file or pyproject.toml changes: a second run does nothing.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | python-venv
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
