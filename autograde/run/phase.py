@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from autograde import python_module
 from autograde.run import sandbox
 from autograde.run.notebook import run_notebook
 from autograde.run.sandbox import Limits, RunReport
@@ -77,7 +78,7 @@ def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: d
     (box / "job.json").write_text(json.dumps(job), encoding="utf-8")
     environment = _environment(root, tmp, limits, sandbox.DATA if binary and data_dir else
                                (str(data_dir) if data_dir else None))
-    runner = [sys.executable, "-P", "-m", "autograde.run.runner", root]
+    runner = python_module("autograde.run.runner") + [root]
     if binary:
         command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner)
         seconds, killed = sandbox.run_in_box(command, log, limits, cgroup, {"PATH": "/usr/bin:/bin"}, box)
