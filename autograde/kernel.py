@@ -7,8 +7,9 @@ kernelspecs the user has installed. (Student notebooks run elsewhere: :mod:`auto
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+
+from autograde import python_module
 
 KERNEL_NAME = "python3"
 
@@ -19,8 +20,8 @@ def write_kernelspec(jupyter_path: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     package_root = str(Path(__file__).resolve().parents[1])
     spec = {
-        # -P: the kernel's working directory is not put on sys.path first.
-        "argv": [sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # the kernel's working directory is not put on sys.path first (python_module)
+        "argv": python_module("ipykernel_launcher") + ["-f", "{connection_file}"],
         "display_name": "Python 3 (autograde reference)",
         "language": "python",
         "env": {"PYTHONPATH": package_root},

@@ -18,7 +18,9 @@ from mnist_tools.perturb import NUM_PIXELS
 def plot_mnist(x: torch.Tensor, ax: Optional[Axes] = None, title: Optional[str] = None) -> Figure:
     """Show one image: any tensor of 784 values ((1, 784), (1, 28, 28), (28, 28), ...)."""
     ax = plt.gca() if ax is None else ax
-    image = ax.imshow(_as_image(x), cmap="gray_r")
+    # numpy arrays, not tensors: numpy 2 warns when matplotlib converts a tensor (no copy= in
+    # torch's __array__)
+    image = ax.imshow(_as_image(x).numpy(), cmap="gray_r")
     ax.set_xticks([])
     ax.set_yticks([])
     if title is not None:
@@ -34,7 +36,7 @@ def show_perturbation(x_lb: torch.Tensor, x_ub: torch.Tensor,
     plot_mnist(x_lb, axes[0], "lower bound")
     plot_mnist(x_ub, axes[1], "upper bound")
     _same_scale(axes[0], axes[1])
-    difference = axes[2].imshow(_as_image(x_ub) - _as_image(x_lb), cmap="Reds")
+    difference = axes[2].imshow((_as_image(x_ub) - _as_image(x_lb)).numpy(), cmap="Reds")
     axes[2].set_title("difference")
     axes[2].set_xticks([])
     axes[2].set_yticks([])
@@ -53,7 +55,7 @@ def show_counterexample(net: nn.Module, x: torch.Tensor, cex: torch.Tensor,
     _same_scale(axes[0], axes[1])
     difference = _as_image(cex) - _as_image(x)
     limit = float(difference.abs().max()) or 1.0
-    image = axes[2].imshow(difference, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    image = axes[2].imshow(difference.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
     axes[2].set_title("difference")
     axes[2].set_xticks([])
     axes[2].set_yticks([])

@@ -134,3 +134,16 @@ def test_without_bubblewrap_grading_still_works_and_says_not_sandboxed(tmp_path,
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert (float(rows["perfect"]["score"]), float(rows["blank"]["score"])) == (6.0, 0.0)
     assert all("not sandboxed" in row["notes"] for row in rows.values())
+
+
+def test_python_module_leaves_the_working_directory_off_sys_path(tmp_path):
+    """Our processes start as `python -m ...` from folders a submission can write to; a module
+    there named like one we import (here `json`) must not be picked up (-P, or 3.10's bootstrap)."""
+    from autograde import python_module
+
+    (tmp_path / "json.py").write_text("raise SystemExit('the json.py of the working directory ran')\n")
+    (tmp_path / "in.json").write_text('{"b": 1, "a": [2]}')
+    proc = subprocess.run(python_module("json.tool") + ["--sort-keys", "--compact", "in.json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.strip() == '{"a":[2],"b":1}'

@@ -127,3 +127,62 @@ def test_import_and_bounds_write_nothing_to_stderr():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("done")
     assert proc.stderr == ""
+
+
+# numpy 2: auto-LiRPA 0.3 imports ``isin`` from numpy 1's ``numpy.lib.arraysetops``.
+
+NUMPY2 = int(__import__("numpy").__version__.split(".")[0]) >= 2
+COMPAT_PY = verifier.compat.__file__
+
+# Loads verifier/compat.py on its own (``import verifier`` would apply it at once), with the
+# numpy shim switched off when asked, applies it, and says whether auto-LiRPA imported.
+APPLY_ALONE = textwrap.dedent(
+    """
+    import contextlib, importlib.util, sys
+    spec = importlib.util.spec_from_file_location("compat_alone", sys.argv[1])
+    compat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compat)
+    if sys.argv[2] == "off":
+        compat._numpy1_arraysetops = contextlib.nullcontext
+    try:
+        compat.apply()
+    except ImportError as e:
+        print("import failed:", e.name)
+    else:
+        import auto_LiRPA.operators.base as base
+        print("imported", base.isin([1, 2], [2]).tolist(), compat.ARRAYSETOPS in sys.modules)
+    """
+)
+
+
+def apply_alone(shim):
+    proc = subprocess.run([sys.executable, "-c", APPLY_ALONE, COMPAT_PY, shim],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    return proc.stdout.strip()
+
+
+@pytest.mark.skipif(not NUMPY2, reason="numpy 1 still has numpy.lib.arraysetops")
+def test_lirpa_import_needs_the_numpy_shim_on_numpy_2():
+    assert apply_alone("off") == "import failed: numpy.lib.arraysetops"
+
+
+def test_lirpa_imports_with_the_numpy_shim_and_leaves_numpy_as_it_was():
+    # auto-LiRPA gets a working isin; the stand-in module is gone afterwards (numpy 1 keeps its own)
+    assert apply_alone("on") == f"imported [False, True] {not NUMPY2}"
+
+
+def test_numpy_shim_offers_isin_only_inside_its_block():
+    import importlib
+
+    import numpy
+
+    name = verifier.compat.ARRAYSETOPS
+    with verifier.compat._numpy1_arraysetops():
+        module = importlib.import_module(name)
+        assert module.isin(numpy.array([3, 4, 5]), [5, 3]).tolist() == [True, False, True]
+    if NUMPY2:
+        assert name not in sys.modules
+        with pytest.raises(ImportError):
+            importlib.import_module(name)

@@ -112,3 +112,14 @@ def test_show_counterexample_titles_carry_the_predicted_labels(x):
     with torch.no_grad():
         expected = [int(model(x).argmax(1)), int(model(cex).argmax(1))]
     assert titles == [f"original: {expected[0]}", f"counterexample: {expected[1]}", "difference"]
+
+
+@pytest.mark.filterwarnings("error")
+def test_pictures_raise_no_warning(x):
+    """numpy 2 warns (DeprecationWarning) when matplotlib is handed a tensor to convert."""
+    model = net()
+    fig, ax = plt.subplots()
+    mnist_tools.plot_mnist(x, ax=ax)
+    x_lb, x_ub = mnist_tools.perturb_one_pixel(x, 30, 0.5)
+    mnist_tools.show_perturbation(x_lb, x_ub)
+    mnist_tools.show_counterexample(model, x, x_ub)

@@ -1,8 +1,9 @@
-"""Make auto-LiRPA 0.3 (2022) work on torch 2.14, from the outside.
+"""Make auto-LiRPA 0.3 (2022) work on torch 2.14 and numpy 2, from the outside.
 
-auto-LiRPA on PyPI stops at 0.3, written for torch < 1.13. It still computes
-correct bounds on torch 2.14 once five things it relies on are put back. We patch
-them here, before ``auto_LiRPA`` is first imported, and never edit site-packages:
+auto-LiRPA on PyPI stops at 0.3, written for torch < 1.13 and numpy 1. It still
+computes correct bounds on torch 2.14 and numpy 2 once the things it relies on are
+put back. We patch them here, before ``auto_LiRPA`` is first imported, and never
+edit site-packages:
 
 1. ``torch.onnx.symbolic_helper._set_opset_version`` is gone. auto-LiRPA calls it
    with 12 before lowering the traced graph to ONNX ops; we give it a function that
@@ -28,6 +29,14 @@ them here, before ``auto_LiRPA`` is first imported, and never edit site-packages
    so all gradients were zero and alpha-CROWN returned CROWN's bounds. auto-LiRPA
    clips alpha into [0, 1] after every step, so we give ``BoundRelu._relu_mask_alpha``
    a clamp whose gradient passes on the closed interval [0, 1], as torch's used to.
+8. numpy 2 made ``numpy.lib.arraysetops`` private (now ``numpy.lib._arraysetops_impl``);
+   ``auto_LiRPA/operators/base.py`` does ``from numpy.lib.arraysetops import isin`` at
+   import and never calls it. While auto-LiRPA is imported, and only when numpy has
+   no such module, we register a stand-in that offers numpy's public ``isin``; it is
+   taken out of ``sys.modules`` again afterwards, so nobody else sees it. That import
+   is auto-LiRPA 0.3's only use of numpy that numpy 2 removed: its one ``np.bool``
+   (in ``PerturbationSynonym``, for NLP models) is valid again since numpy 2.0, which
+   requirements.txt asks for.
 
 ``apply()`` is idempotent and is called by ``import verifier``.
 """
@@ -41,6 +50,7 @@ import types
 import warnings
 from typing import Iterator
 
+import numpy
 import torch
 
 #: The ONNX opset auto-LiRPA 0.3 was written against.
@@ -155,12 +165,40 @@ def _let_alpha_learn() -> None:
     BoundRelu._relu_mask_alpha = staticmethod(_relu_mask_alpha)
 
 
+#: The numpy 1 module auto-LiRPA 0.3 imports ``isin`` from; numpy 2 made it private.
+ARRAYSETOPS = "numpy.lib.arraysetops"
+
+
+@contextlib.contextmanager
+def _numpy1_arraysetops() -> Iterator[None]:
+    """While the block runs, ``from numpy.lib.arraysetops import isin`` works on numpy 2.
+
+    Does nothing when numpy still has the module (numpy 1). The stand-in is removed on
+    the way out, so only the imports made inside the block ever see it.
+    """
+    try:
+        importlib.import_module(ARRAYSETOPS)
+    except ImportError:
+        pass
+    else:
+        yield
+        return
+    stand_in = types.ModuleType(ARRAYSETOPS, "numpy 1's arraysetops, for auto-LiRPA 0.3's import")
+    stand_in.isin = numpy.isin
+    sys.modules[ARRAYSETOPS] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(ARRAYSETOPS) is stand_in:
+            del sys.modules[ARRAYSETOPS]
+
+
 def apply() -> None:
-    """Patch torch for auto-LiRPA 0.3 and import it quietly. Safe to call twice."""
+    """Patch torch and numpy for auto-LiRPA 0.3 and import it quietly. Safe to call twice."""
     global _applied
     if _applied:
         return
-    with _quiet_lirpa_import():
+    with _quiet_lirpa_import(), _numpy1_arraysetops():
         _patch_torch()
         importlib.import_module("torch.utils.cpp_extension")
         importlib.import_module("auto_LiRPA")

@@ -6,9 +6,10 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from autograde import python_module
 
 
 class CheckServer:
@@ -23,7 +24,7 @@ class CheckServer:
         if self.process is None or self.process.poll() is not None:
             with open(self.log, "ab") as log:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-P", "-m", "autograde.check.server", str(self.source)],
+                    python_module("autograde.check.server") + [str(self.source)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, bufsize=0,
                     env={**os.environ, **self.environment})
             self.pending = b""

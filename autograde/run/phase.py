@@ -29,6 +29,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from autograde import python_module
 from autograde.run import sandbox
 from autograde.run.notebook import run_notebook
 from autograde.run.sandbox import Limits, RunAs, RunReport
@@ -130,7 +131,7 @@ def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: d
     os.chmod(box / "job.json", 0o644)
     environment = _environment(root, tmp, limits, sandbox.DATA if binary and data_dir else
                                (str(data_dir) if data_dir else None))
-    runner = [sys.executable, "-P", "-m", "autograde.run.runner", root]
+    runner = python_module("autograde.run.runner") + [root]
     from autograde.run import processes
 
     if binary:

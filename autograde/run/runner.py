@@ -24,6 +24,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 
 import nbformat  # noqa: E402
 
+from autograde import python_module  # noqa: E402
 from autograde.run.execute import GuardedClient  # noqa: E402
 from autograde.run.kernel import CONFINE_VARIABLE  # noqa: E402
 
@@ -34,7 +35,7 @@ def write_kernelspec(folder: Path, confinement: dict) -> None:
     """A kernelspec named KERNEL_NAME under `folder`/kernels, starting :mod:`autograde.run.kernel`."""
     spec_folder = folder / "kernels" / KERNEL_NAME
     spec_folder.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-P", "-m", "autograde.run.kernel", "-f", "{connection_file}"],
+    spec = {"argv": python_module("autograde.run.kernel") + ["-f", "{connection_file}"],
             "display_name": "Python 3 (autograde run)", "language": "python",
             "env": {CONFINE_VARIABLE: json.dumps(confinement)}, "metadata": {"debugger": False}}
     (spec_folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
