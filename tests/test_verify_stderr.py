@@ -26,10 +26,12 @@ SCRIPT = textwrap.dedent("""
     print(verify_robustness(mlp((2, 8, 3), seed=1), x, 0))
     m = MNISTModle()
     print(verify(m, [(0.0, 1.0)] + [(0.5, 0.5)] * 783, [(0.0, 1.0)] * 10))
-    # long enough to show the progress bar (to stdout)
+    # a search that ends "unknown", with its progress bar (to stdout) shown from the start:
+    # by default the bar waits 2 s into branch and bound, which a loaded machine may never reach
+    # within a short budget
     from test_verify_result import _hard_case
     deep, box, spec = _hard_case()
-    res = verify(deep, box, spec, timeout=3.5)
+    res = verify(deep, box, spec, timeout=3.5, progress=True)
     print(res)
     assert res == "unknown"
 """)
