@@ -30,9 +30,11 @@ python-venv:
 	fi
 
 # Rebuilt only when a requirements file or pyproject.toml changes: a second run does nothing.
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | python-venv
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-vnnlib2.txt pyproject.toml | python-venv
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
+	  --target $(VENV)/vnnlib2 -r requirements-vnnlib2.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -c 'import verifier, circle, mnist_tools, autograde'
 	touch $(STAMP)

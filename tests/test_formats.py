@@ -11,7 +11,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from verifier import verify
+from verifier import formats, verify
 from verifier.formats import FormatError, load_nnet, load_onnx, load_vnnlib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,6 +149,69 @@ def test_vnnlib_unsafe_region_becomes_the_property_to_prove(tmp_path):
         assert broken == unsafe, (y, unsafe)
 
 
+VNNLIB2_HEAD = """(vnnlib-version <2.0>)
+; the same box as VNNLIB_HEAD, one assert per bound
+(declare-network f
+  (declare-input X real [2])
+  (declare-output Y real [2])
+)
+(assert (<= X[0] 1.0))
+(assert (>= X[0] -1.0))
+(assert (<= X[1] 2.0))
+(assert (>= X[1] -2.0))
+"""
+
+
+def _same_property(a, b, n_out=2, samples=400):
+    """Two properties agree on random outputs (and on ties, which small integers hit)."""
+    from verifier.property import from_formula
+    ca, cb = from_formula(a, n_out, softmax=False), from_formula(b, n_out, softmax=False)
+    gen = torch.Generator().manual_seed(1)
+    ys = torch.cat([torch.randn(samples, n_out, generator=gen) * 4,
+                    torch.randint(-4, 5, (samples, n_out), generator=gen).double()])
+    for y in ys:
+        y = y[None]
+        assert any(c.violated(y) for c in ca) == any(c.violated(y) for c in cb), y
+
+
+def test_vnnlib_2_reads_as_the_same_property_as_vnnlib_1(tmp_path):
+    one, two = tmp_path / "one.vnnlib", tmp_path / "two.vnnlib"
+    one.write_text(VNNLIB_HEAD + "(assert (or (and (<= Y_0 Y_1) (>= Y_0 3.0)) "
+                   "(and (<= Y_1 -1.0))))\n")
+    two.write_text(VNNLIB2_HEAD + "(assert (or (and (<= Y[0] Y[1]) (>= Y[0] 3.0)) "
+                   "(<= (* 2.0 Y[1]) -2.0)))\n")
+    assert formats.vnnlib_version(one) == "1.0" and formats.vnnlib_version(two) == "2.0"
+    [(box1, prop1)] = load_vnnlib(one, 2, 2)
+    [(box2, prop2)] = load_vnnlib(two, 2, 2)
+    assert box1 == box2 == [(-1.0, 1.0), (-2.0, 2.0)]
+    _same_property(prop1, prop2)
+
+
+@pytest.mark.parametrize("body, pattern", [
+    # the reader (vnnlib 1.0.2) splits one "and" of input bounds away from an "or" of
+    # outputs: a case with no input bound, and one where every output is unsafe
+    ("(assert (and (<= X[0] 1.0) (>= X[0] -1.0) (<= X[1] 2.0) (>= X[1] -2.0)))\n"
+     "(assert (or (<= Y[0] Y[1]) (>= Y[1] 3.0)))\n", "unbounded"),
+    ("(assert (<= X[0] 1.0))\n(assert (>= X[0] -1.0))\n(assert (<= Y[0] Y[1]))\n",
+     "unbounded"),
+    ("(assert (<= X[0] 1.0))\n(assert (>= X[0] -1.0))\n(assert (<= X[1] 2.0))\n"
+     "(assert (>= X[1] -2.0))\n(assert (<= Y[0] 1))\n", "not a VNN-LIB 2.0 property"),
+])
+def test_vnnlib_2_files_the_reader_cannot_use_say_why(tmp_path, body, pattern):
+    p = tmp_path / "bad.vnnlib"
+    p.write_text(VNNLIB2_HEAD.split("(assert")[0] + body)
+    with pytest.raises(FormatError, match=pattern):
+        load_vnnlib(p, 2, 2)
+
+
+def test_vnnlib_2_sizes_must_match_the_network(tmp_path):
+    p = tmp_path / "p.vnnlib"
+    p.write_text(VNNLIB2_HEAD + "(assert (<= Y[0] Y[1]))\n")
+    with pytest.raises(FormatError, match="declares 2 inputs and 2 outputs, but the "
+                                          "network has 3 and 2"):
+        load_vnnlib(p, 3, 2)
+
+
 def test_cli_answers_in_vnncomp_words(tmp_path):
     net = small_nnet(tmp_path)
     holds = tmp_path / "holds.vnnlib"
@@ -164,6 +227,11 @@ def test_cli_answers_in_vnncomp_words(tmp_path):
     bad = run(net, broken, "--timeout", "20")
     assert bad.returncode == 10 and bad.stdout.splitlines()[-1] == "sat"
     assert "(X_0 " in bad.stdout and "(Y_0 " in bad.stdout
+    holds2 = tmp_path / "holds2.vnnlib"
+    one_output = VNNLIB2_HEAD.replace("(declare-output Y real [2])", "(declare-output Y real [1])")
+    holds2.write_text(one_output + "(assert (>= Y[0] 100.0))\n")
+    ok2 = run(net, holds2, "--timeout", "20")
+    assert ok2.returncode == 0 and ok2.stdout.splitlines()[-1] == "unsat" and ok2.stderr == ""
     missing = run(tmp_path / "none.nnet", holds)
     assert missing.returncode == 2 and "not found" in missing.stdout
 

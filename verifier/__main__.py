@@ -1,6 +1,7 @@
 """``python -m verifier NET PROPERTY [--timeout S]``: one VNN-COMP style instance.
 
-NET is an ``.onnx`` or ``.nnet`` network, PROPERTY a ``.vnnlib`` file. The last
+NET is an ``.onnx`` or ``.nnet`` network, PROPERTY a ``.vnnlib`` file (VNN-LIB 1.0,
+or 2.0 when it starts with ``(vnnlib-version <2.0>)``). The last
 line printed is the answer in VNN-COMP's words: ``unsat`` (the property holds:
 its unsafe region is unreachable), ``sat`` (violated; the lines before it give
 the counterexample as ``(X_i value)`` and ``(Y_j value)``), ``timeout`` or
@@ -53,7 +54,7 @@ def run(net_path: Path, prop_path: Path, timeout: float) -> tuple[str, list]:
             x = cexs[0].flatten()
             with torch.no_grad():
                 y = net(cexs[0]).flatten()
-            lines += [f"({'(' if i == 0 else ' '}X_{i} {v!r})" for i, v in
+            lines += [f"{'(' if i == 0 else ' '}(X_{i} {v!r})" for i, v in
                       enumerate(x.double().tolist())]
             lines += [f" (Y_{j} {v!r}){')' if j == y.numel() - 1 else ''}" for j, v in
                       enumerate(y.double().tolist())]

@@ -8,13 +8,23 @@
   physical units into its ``x_specs``; ``NNet.to_physical`` reads outputs back.
 * ``load_onnx(path)``: an ONNX graph of Gemm / MatMul / Add / Sub / Mul / Div /
   Relu / Flatten nodes, read with the ``onnx`` package, as an ``nn.Sequential``.
-* ``load_vnnlib(path, n_in, n_out)``: a VNN-LIB 1.0 property (what VNN-COMP ships),
-  read by the ``vnnlib`` package. Each case is a box and the *unsafe* region of
-  the outputs; ``verify`` gets the box and the negation of that region, the
-  property that must hold (built with ``verifier.Y``).
+* ``load_vnnlib(path, n_in, n_out)``: a VNN-LIB property, read by the ``vnnlib``
+  package: VNN-LIB 1.0 (what VNN-COMP ships) by its 0.0.x line, VNN-LIB 2.0 (a file
+  that starts with ``(vnnlib-version <2.0>)``) by its 1.x line. Each case is a box
+  and the *unsafe* region of the outputs; ``verify`` gets the box and the negation
+  of that region, the property that must hold (built with ``verifier.Y``).
+
+The two ``vnnlib`` lines share one name, so one environment holds one of them as
+``vnnlib``. ``make setup`` installs 0.0.x as ``vnnlib`` and 1.x beside it, in
+``<prefix>/vnnlib2`` (``pip install --no-deps --target``); the 2.0 reader is taken
+from there, or from ``vnnlib`` itself where that is the 1.x line.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,18 +210,126 @@ def load_onnx(path) -> nn.Sequential:
 
 # -- VNN-LIB ------------------------------------------------------------------------
 
-def load_vnnlib(path, n_in: int, n_out: int) -> list:
-    """``[(x_specs, property), ...]``: each case's input box and the property that
-    must hold there (the negation of the file's unsafe output region)."""
+VNNLIB2_HOME = Path(sys.prefix) / "vnnlib2"   # where make setup puts the 1.x line
+VNNLIB2_INSTALL = f'pip install --no-deps --target "{VNNLIB2_HOME}" vnnlib==1.0.2'
+
+
+def vnnlib_version(path) -> str:
+    """``"2.0"`` for a file that declares ``(vnnlib-version <2.0>)``, else ``"1.0"``."""
+    text = Path(path).read_text(errors="replace")
+    text = re.sub(r";[^\n]*", "", text)                  # comments
+    m = re.match(r"\s*\(\s*vnnlib-version\s*<\s*([0-9.]+)\s*>\s*\)", text)
+    return m.group(1) if m else "1.0"
+
+
+def _vnnlib_module():
+    """The installed ``vnnlib`` package, or None."""
+    try:
+        import vnnlib
+    except ImportError:
+        return None
+    return vnnlib
+
+
+def _vnnlib2():
+    """The vnnlib 1.x package (VNN-LIB 2.0 reader): ``vnnlib`` itself when that is the
+    1.x line, else the copy in ``VNNLIB2_HOME``, imported under the name
+    ``_vnnlib2`` (its compiled ``_core`` loads the same under any package name)."""
+    main = _vnnlib_module()
+    if main is not None and hasattr(main, "parse_query_file"):
+        return main
+    if "_vnnlib2" in sys.modules:
+        return sys.modules["_vnnlib2"]
+    home = VNNLIB2_HOME / "vnnlib"
+    if not (home / "__init__.py").is_file():
+        raise FormatError("reading a VNN-LIB 2.0 file needs the vnnlib 1.x package, which "
+                          f"make setup installs in {VNNLIB2_HOME}; install it with: "
+                          f"{VNNLIB2_INSTALL}")
+    spec = importlib.util.spec_from_file_location("_vnnlib2", home / "__init__.py",
+                                                  submodule_search_locations=[str(home)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_vnnlib2"] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules["_vnnlib2"]
+        raise
+    return module
+
+
+def _cases_v1(path, n_in: int, n_out: int) -> list:
+    """``[(box, [(mat, rhs), ...]), ...]`` from a VNN-LIB 1.0 file (vnnlib 0.0.x)."""
+    main = _vnnlib_module()
+    if main is None or hasattr(main, "parse_query_file"):
+        raise FormatError(f"{Path(path).name}: reading a VNN-LIB 1.0 file needs the vnnlib "
+                          "0.0.x package (pip install vnnlib==0.0.1.post1); "
+                          + ("none is installed" if main is None else
+                             "the one installed is the 1.x line, which reads VNN-LIB 2.0 only"))
     from vnnlib.compat import read_vnnlib_simple
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            cases = read_vnnlib_simple(str(path), n_in, n_out)
+            return read_vnnlib_simple(str(path), n_in, n_out)
         except Exception as e:
             raise FormatError(f"{Path(path).name}: not a VNN-LIB property the reader "
                               f"understands ({type(e).__name__}: {e})") from None
+
+
+def _sizes(definitions) -> int:
+    return sum(int(np.prod([int(d) for d in x.shape])) for x in definitions)
+
+
+def _cases_v2(path, n_in: int, n_out: int) -> list:
+    """The same from a VNN-LIB 2.0 file (vnnlib 1.x): one network, its inputs and
+    outputs of the network's sizes, every case with a bounded box."""
+    v2 = _vnnlib2()
+    name = Path(path).name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            query = v2.parse_query_file(str(path))
+            cases = importlib.import_module(v2.__name__ + ".compat").transform(query)
+        except Exception as e:
+            raise FormatError(f"{name}: not a VNN-LIB 2.0 property the reader understands "
+                              f"({type(e).__name__}: {e})") from None
+    if len(query.networks) != 1:
+        raise FormatError(f"{name}: declares {len(query.networks)} networks; "
+                          "python -m verifier checks one")
+    net = query.networks[0]
+    got_in, got_out = _sizes(net.inputs), _sizes(net.outputs)
+    if (got_in, got_out) != (n_in, n_out):
+        raise FormatError(f"{name}: declares {got_in} inputs and {got_out} outputs, "
+                          f"but the network has {n_in} and {n_out}")
+    out = []
+    for k, case in enumerate(cases, 1):
+        box = [tuple(b) for b in case.input_box]
+        if len(box) != n_in or not np.isfinite(np.asarray(box, float)).all():
+            raise FormatError(f"{name}: case {k} of the reader's answer leaves an input "
+                              "unbounded; give every input a lower and an upper bound "
+                              "(one assert per bound reads best)")
+        polytopes = [(p.coeff_matrix, p.rhs) for p in case.output_constraints]
+        if not polytopes or any(len(rhs) == 0 for _, rhs in polytopes):
+            # every output unsafe: what the reader answers when it misreads a file
+            # (an "and" of input bounds next to an "or" of outputs), never a property
+            raise FormatError(f"{name}: case {k} of the reader's answer has no output "
+                              "constraint; give each input bound its own assert and the "
+                              "unsafe outputs in one assert")
+        out.append((box, polytopes))
+    return out
+
+
+def load_vnnlib(path, n_in: int, n_out: int) -> list:
+    """``[(x_specs, property), ...]``: each case's input box and the property that
+    must hold there (the negation of the file's unsafe output region)."""
+    version = vnnlib_version(path)
+    if version == "2.0":
+        cases = _cases_v2(path, n_in, n_out)
+    elif version == "1.0":
+        cases = _cases_v1(path, n_in, n_out)
+    else:
+        raise FormatError(f"{Path(path).name}: VNN-LIB version {version}; "
+                          "expected 1.0 or 2.0")
     out = []
     for box, unsafe in cases:
         clauses = []
