@@ -24,8 +24,9 @@ import nbformat
 from autograde.check import source as check_source
 from autograde.check.client import CheckServer
 from autograde.collect import Submission, find_submissions
-from autograde.course import SUPPORT_FOLDERS, cached_course, check_source as read_source, fingerprint
+from autograde.course import SUPPORT_FOLDERS, CourseError, cached_course, check_source as read_source, fingerprint
 from autograde.jobs import Job, Limits, Outcome, RunAs
+from autograde.run import phase
 from autograde.worker import check_environment, grade
 
 
@@ -143,7 +144,16 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
                                  run_dir / f"check-server-{index}.log")
             server.start()
             servers.put(server)
+        # The preflight (Python starts in the sandbox, as the run user) runs meanwhile too: a grader
+        # set up so that no run can start stops here, before it gives every submission a zero.
+        preflight = ThreadPoolExecutor(max_workers=1)
+        started = preflight.submit(phase.preflight, run_dir / "preflight", limits, data_dir, run_as)
+        preflight.shutdown(wait=False)
         assignment = prepare_assignment(source, cache, matplotlib_config, data_dir)
+        try:
+            started.result()
+        except RuntimeError as error:
+            raise CourseError(str(error)) from None
         on_ready(assignment)
         outcomes = _grade_all(submissions, assignment, source, limits, workers, run_dir, servers, on_done,
                               show_hidden_tests, run_as)

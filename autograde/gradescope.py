@@ -55,6 +55,7 @@ from autograde.check import source as check_source
 from autograde.course import SUPPORT_FOLDERS, CourseError, cached_course, check_source as read_source
 from autograde.jobs import Limits, Outcome
 from autograde.notebook_checks import MAX_NOTEBOOK_BYTES
+from autograde.run.phase import preflight
 from autograde.run.sandbox import RunAs, bwrap_binary, parse_user
 
 SETTINGS = "settings.json"
@@ -233,6 +234,12 @@ def run_user(settings: dict) -> RunAs | None:
     return parse_user(os.environ.get(RUN_AS_VARIABLE) or settings["run_as"])
 
 
+def limits_of(settings: dict) -> Limits:
+    return Limits(cell_timeout=int(settings["limits"]["cell_timeout"]),
+                  budget_seconds=int(settings["limits"]["budget_seconds"]),
+                  memory_bytes=int(settings["limits"]["memory_bytes"]), threads=os.cpu_count() or 1)
+
+
 def _open_to_all(folder: Path) -> None:
     for directory, _, files in os.walk(folder):
         os.chmod(directory, 0o755)
@@ -276,6 +283,12 @@ def prepare(layout: Layout) -> None:
     else:
         sandbox = "in bubblewrap" if bwrap_binary(user) else "without bubblewrap (no user namespaces here)"
         print(f"the run phase will run as {user.name} ({user.uid}:{user.gid}), {sandbox}")
+    try:  # what a run needs starts where a run starts, now rather than at the first submission
+        preflight(layout.work / "preflight", limits_of(settings), data if data.is_dir() else None, user,
+                  modules="autograde.run.runner, torch, verifier")
+    except RuntimeError as error:
+        raise CourseError(str(error)) from None
+    print("checked: Python, torch and the kit start in the run phase's sandbox")
     print(f"ready: {source.name}, limits {settings['limits']}")
 
 
@@ -381,9 +394,7 @@ def grade_upload(layout: Layout, settings: dict) -> Outcome:
     from autograde.run import processes
 
     source = layout.instructor / settings["source"]
-    limits = Limits(cell_timeout=int(settings["limits"]["cell_timeout"]),
-                    budget_seconds=int(settings["limits"]["budget_seconds"]),
-                    memory_bytes=int(settings["limits"]["memory_bytes"]), threads=os.cpu_count() or 1)
+    limits = limits_of(settings)
     user = run_user(settings)
     layout.work.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.work, 0o711)

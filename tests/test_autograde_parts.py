@@ -147,3 +147,43 @@ def test_python_module_leaves_the_working_directory_off_sys_path(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout.strip() == '{"a":[2],"b":1}'
+
+
+def test_preflight_starts_python_where_a_run_starts_it_and_says_what_failed(tmp_path):
+    from autograde.jobs import Limits
+    from autograde.run import phase
+
+    limits = Limits(cell_timeout=30, budget_seconds=60)
+    phase.preflight(tmp_path / "ok", limits, None)              # the kit's own Python starts
+    with pytest.raises(RuntimeError, match="cannot start Python .*No module named 'no_such_module_here'"):
+        phase.preflight(tmp_path / "bad", limits, None, modules="no_such_module_here")
+    assert not (tmp_path / "ok").exists() and not (tmp_path / "bad").exists()
+
+
+def test_a_grader_whose_python_the_sandbox_cannot_start_stops_before_grading(tmp_path, notebooks):
+    """The grader's venv reaches its interpreter through a link into a folder the sandbox does not
+    bind: every run would die at once. The batch stops first, saying why, and grades nobody."""
+    from autograde.run.sandbox import bwrap_binary
+
+    if bwrap_binary() is None:
+        pytest.skip("bubblewrap cannot run here: without it the run uses the grader's own Python")
+    source, released, _ = notebooks
+    crafted.write_submission(crafted.MAKERS["perfect"](source, released), tmp_path / "subs" / "perfect.ipynb")
+    (tmp_path / "hidden-bin").mkdir()
+    (tmp_path / "hidden-bin" / "python3").symlink_to(os.path.realpath(sys.executable))
+    subprocess.run([str(tmp_path / "hidden-bin" / "python3"), "-m", "venv", "--without-pip", str(tmp_path / "venv")],
+                   check=True, timeout=120)
+    site = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    ours = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    Path(site, "kit.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in ours))
+    result = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-m", "autograde", "grade",
+                             str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--source", str(FIXTURE),
+                             "--cache", str(tmp_path / "cache"), "--workers", "1", "--timeout", "30"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ,  # nbgrader's alembic script is in our venv only
+                                 "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the run phase cannot start Python" in result.stdout + result.stderr
+    assert not (tmp_path / "out" / "grades.csv").exists()

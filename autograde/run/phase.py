@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,6 +101,48 @@ def disarm(folder: Path) -> int:
             if name in subfolders:
                 subfolders.remove(name)
     return removed
+
+
+def preflight(folder: Path, limits: Limits, data_dir: Path | None, run_as: RunAs | None = None,
+              modules: str = "autograde.run.runner") -> None:
+    """Start Python the way a run does (in the sandbox, as `run_as`) and import `modules`; raise
+    RuntimeError, with what it printed, when that fails.
+
+    A Python or venv the run user cannot read (one under /root), or one the sandbox does not
+    bind (an interpreter reached through a link into /tmp, a library found through a path under
+    /root), would otherwise give every submission of a batch zero points for the grader's own
+    set-up. `folder` is scratch space (removed after)."""
+    binary = sandbox.bwrap_binary(run_as)
+    if binary is None and run_as is None:
+        return  # the runner is this very Python, started as this very user
+    for name in RUN_FOLDERS:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-I", "-c", f"import {modules}"]
+    env = dict(os.environ)
+    if binary:
+        environment = _environment(sandbox.BOX, "/tmp", limits, sandbox.DATA if data_dir else None)
+        command = sandbox.bwrap_command(binary, folder, data_dir, limits.shm_bytes, environment, command)
+        env = {"PATH": "/usr/bin:/bin"}
+    try:
+        if run_as is not None:
+            hand_over(folder, run_as)
+        done = subprocess.run(sandbox.as_user(command, run_as), cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace", timeout=300)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("Python did not start in the run phase's sandbox within 300 s") from None
+    finally:
+        if run_as is not None:
+            from autograde.run import processes
+
+            processes.kill_user(run_as.uid)
+        shutil.rmtree(folder, ignore_errors=True)
+    if done.returncode != 0:
+        said = " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:]) or f"exit status {done.returncode}"
+        who = f" as {run_as.name}" if run_as else ""
+        where = "in bubblewrap" if binary else "without bubblewrap"
+        raise RuntimeError(f"the run phase cannot start Python ({sys.executable}){who}, {where}: {said}. "
+                           "Install Python and the kit where every user can read them (the system's python3 "
+                           "and a venv outside /root, for instance), then grade again")
 
 
 def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: dict[str, list[str]], seed: int,
