@@ -152,7 +152,7 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
         assignment = prepare_assignment(source, cache, matplotlib_config, data_dir)
         try:
             started.result()
-        except RuntimeError as error:
+        except (RuntimeError, OSError) as error:  # OSError: a run_dir the run user cannot reach
             raise CourseError(str(error)) from None
         on_ready(assignment)
         outcomes = _grade_all(submissions, assignment, source, limits, workers, run_dir, servers, on_done,

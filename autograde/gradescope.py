@@ -286,7 +286,7 @@ def prepare(layout: Layout) -> None:
     try:  # what a run needs starts where a run starts, now rather than at the first submission
         preflight(layout.work / "preflight", limits_of(settings), data if data.is_dir() else None, user,
                   modules="autograde.run.runner, torch, verifier")
-    except RuntimeError as error:
+    except (RuntimeError, OSError) as error:
         raise CourseError(str(error)) from None
     print("checked: Python, torch and the kit start in the run phase's sandbox")
     print(f"ready: {source.name}, limits {settings['limits']}")
