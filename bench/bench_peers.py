@@ -2,10 +2,11 @@
 
 ``python -m bench acasxu`` runs the kit, then (when the peers are installed) the
 same instances through each peer and prints the two tables side by side;
-``python -m bench peers`` runs the peers alone. ``ACAS_TIMEOUT`` (default 60),
-``ACAS_INSTANCES``, ``ACAS_NETS``, ``ACAS_PROPS`` and ``ACAS_DIR`` choose the
-instances as for the kit's bench; the peers get the VNN-COMP files that ``bench/acasxu_files.py``
-writes from the same networks and properties (into ``bench/.acasxu-vnncomp/``).
+``python -m bench peers`` runs the peers alone (``ACAS_PEERS=marabou`` or
+``neuralsat``: one of them; two such runs at once, one core each, finish sooner).
+``ACAS_TIMEOUT`` (default 60), ``ACAS_INSTANCES``, ``ACAS_NETS``, ``ACAS_PROPS`` and
+``ACAS_DIR`` choose the instances as for the kit's bench; the peers get the VNN-COMP files that ``bench/acasxu_files.py``
+writes from the same networks and properties (into ``bench/.acasxu-vnncomp/<peer>/``).
 
 The peers live in their own environment, never the kit's (their pins clash
 with d2l's). Set up once, on Python 3.11::
@@ -203,14 +204,15 @@ def run_instance(name, peer, k, net_id, folder, timeout):
     """phi_k on ``net_id`` through one peer: (status, seconds, wrong, note);
     status is the kit's word: pass (proven), fail (violated) or unknown; seconds
     are the peer's own, the note gives the wall time with start-up."""
-    from bench.acasxu_files import nnet_path, write_instance
+    from bench.acasxu_files import CACHE, nnet_path, write_instance
     from bench.bench_acasxu import KNOWN_FAIL
     from verifier import acasxu
     from verifier.formats import load_nnet
 
     model = load_nnet(nnet_path(folder, net_id))
     boxes, prop = acasxu.instance(k, model)
-    onnx_path, specs = write_instance(k, net_id, folder)
+    # each peer its own copy of the files: two peers run at once never read a file being rewritten
+    onnx_path, specs = write_instance(k, net_id, folder, CACHE / name)
     spent, wall, status, wrong, notes, raws = 0.0, 0.0, "pass", "", [], []
     for box, spec in zip(boxes, specs):
         t0 = time.monotonic()
@@ -263,8 +265,20 @@ def print_table(results: dict, timeout: float):
                   f"{unk:7d}  {wrong:5d}  {med:8.2f}  {tot:7.0f}")
 
 
+def chosen(peers: dict) -> dict:
+    """``peers`` narrowed to ``ACAS_PEERS`` (e.g. ``marabou``), when it is set."""
+    names = os.environ.get("ACAS_PEERS")
+    if not names:
+        return peers
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = sorted(set(wanted) - set(PEERS))
+    if unknown:
+        raise SystemExit(f"ACAS_PEERS: unknown peer(s) {', '.join(unknown)}; expected some of {', '.join(PEERS)}")
+    return {name: info for name, info in peers.items() if name in wanted}
+
+
 def run_peers(instances, folder, timeout, peers=None) -> dict:
-    peers = find_peers() if peers is None else peers
+    peers = chosen(find_peers() if peers is None else peers)
     results = {}
     for name, peer in peers.items():
         print(f"\n{name} {peer['version']} (PEERS_PYTHON={peer['python']}):", flush=True)

@@ -288,3 +288,16 @@ def test_acas_xu_vnncomp_files_read_back_as_the_kit_instance(tmp_path):
         if k == 8:   # COC and weak left tie for minimal: phi8 holds, the file must agree
             tie = torch.tensor([[0.0, 0.0, 1.0, 1.0, 1.0]])
             assert not any(c.violated(tie) for c in got)
+
+
+def test_acas_peers_narrows_the_peers_and_names_a_wrong_one(monkeypatch):
+    from bench import bench_peers
+
+    found = {"marabou": {"version": "2"}, "neuralsat": {"version": "0.2"}}
+    monkeypatch.delenv("ACAS_PEERS", raising=False)
+    assert bench_peers.chosen(found) == found
+    monkeypatch.setenv("ACAS_PEERS", "neuralsat")
+    assert list(bench_peers.chosen(found)) == ["neuralsat"]
+    monkeypatch.setenv("ACAS_PEERS", "marabou,nnenum")
+    with pytest.raises(SystemExit, match="unknown peer.*nnenum"):
+        bench_peers.chosen(found)
