@@ -39,6 +39,19 @@ def marked_processes(token: str) -> list[int]:
     return found
 
 
+def _sigkill(pids: list[int]) -> int:
+    """SIGKILL each of `pids`; returns how many were signalled (one gone meanwhile, or not ours,
+    is skipped)."""
+    signalled = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            signalled += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    return signalled
+
+
 def kill_marked(token: str, spare: int | None = None, rounds: int = 5) -> int:
     """SIGKILL the processes carrying `token` (except `spare`), again until none is left.
 
@@ -49,12 +62,7 @@ def kill_marked(token: str, spare: int | None = None, rounds: int = 5) -> int:
         victims = [pid for pid in marked_processes(token) if pid != spare]
         if not victims:
             break
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
+        killed += _sigkill(victims)
     return killed
 
 
@@ -88,10 +96,5 @@ def kill_user(uid: int, patience: float = 30.0) -> tuple[int, list[int]]:
         victims = user_processes(uid)
         if not victims or time.monotonic() > deadline:
             return killed, victims
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
+        killed += _sigkill(victims)
         time.sleep(0.05)
