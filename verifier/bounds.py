@@ -78,13 +78,16 @@ class Bounder:
         return max(1, int(budget_bytes // per_box))
 
     def bounds(self, lb: torch.Tensor, ub: torch.Tensor, C: torch.Tensor | None = None,
-               method: str = "CROWN", upper: bool = False, grad: bool = False):
+               method: str = "CROWN", upper: bool = False, grad: bool = False,
+               linear: bool = False):
         """Bounds of ``C f(x)`` over each box; returns ``(L, U)`` of shape (B, k).
 
         ``lb, ub``: (B, n) float64. ``C``: (k, m) shared by all boxes, or None for
         the identity. ``U`` is None unless ``upper``. With ``grad`` the result
         keeps autograd history back to ``lb`` and ``ub`` (used by the branching
-        heuristic); otherwise it runs under ``no_grad``.
+        heuristic); otherwise it runs under ``no_grad``. With ``linear`` it
+        returns ``(L, U, (A, a))`` where ``A x + a`` (A: (B, k, n), a: (B, k)) is
+        the linear lower bound of ``C f(x)`` on each box that ``L`` minimises.
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -94,27 +97,38 @@ class Bounder:
             C = torch.eye(self.n_out, dtype=torch.float64, device=self.device)
         C = C.to(self.device, torch.float64)
         step = self.chunk_size(C.shape[0])
-        Ls, Us = [], []
-        for s in range(0, lb.shape[0], step):
-            L, U = self._bounds(lb[s:s + step], ub[s:s + step], C, method, upper, grad)
-            Ls.append(L)
-            Us.append(U)
-        L = torch.cat(Ls)
-        U = torch.cat(Us) if upper else None
+        parts = [self._bounds(lb[s:s + step], ub[s:s + step], C, method, upper, grad, linear)
+                 for s in range(0, lb.shape[0], step)]
+        L = torch.cat([p[0] for p in parts])
+        U = torch.cat([p[1] for p in parts]) if upper else None
+        if linear:
+            return L, U, (torch.cat([p[2] for p in parts]), torch.cat([p[3] for p in parts]))
         return L, U
 
-    def _bounds(self, lb, ub, C, method, upper, grad):
+    def _bounds(self, lb, ub, C, method, upper, grad, linear=False):
         B = lb.shape[0]
         ptb = PerturbationLpNorm(norm=float("inf"), x_L=lb, x_U=ub)
         x = BoundedTensor((lb + ub) / 2, ptb)
         Cb = C.unsqueeze(0).expand(B, -1, -1)
         grad_mode = torch.enable_grad() if (grad or method == "alpha-CROWN") \
             else torch.no_grad()
+        extra = {}
+        if linear:  # the input's A matrix of the output's lower bound
+            out, inp = self.module.output_name[0], self.module.input_name[0]
+            extra = {"return_A": True, "needed_A_dict": {out: [inp]}}
         with quiet(), grad_mode, float64_default():
-            L, U = self.module.compute_bounds(x=(x,), C=Cb, method=method,
-                                              bound_lower=True, bound_upper=upper)
+            got = self.module.compute_bounds(x=(x,), C=Cb, method=method, bound_lower=True,
+                                             bound_upper=upper, **extra)
+        L, U = got[0], got[1]
         assert L.dtype == torch.float64 and (U is None or U.dtype == torch.float64)
         if not grad:
             L = L.detach()
             U = U.detach() if U is not None else None
+        if linear:
+            coeffs = got[2][out][inp]
+            A, a = coeffs["lA"], coeffs["lbias"]  # None where there is no term (no bias)
+            A = torch.zeros(*L.shape, lb.shape[1], dtype=L.dtype, device=L.device) \
+                if A is None else A.detach()
+            a = a.detach().expand_as(L) if torch.is_tensor(a) else torch.full_like(L, float(a or 0.0))
+            return L, U, A, a
         return L, U

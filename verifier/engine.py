@@ -285,14 +285,16 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
     network confirms (also appended to ``counterexamples`` when a list is given),
     else "unknown" with what is left unproved. ``timeout`` in seconds;
     ``method`` the strongest bound used before branching ("CROWN" skips
-    alpha-CROWN; "IBP" uses interval bounds only); ``progress`` shows a progress
-    bar on stdout (None: only when a run takes over 2 s).
+    alpha-CROWN; "IBP" uses interval bounds only); ``branching`` which input
+    dimension a box is cut along ("smear", "smear-full" or "widest"; see
+    ``verifier.bab``); ``progress`` shows a progress bar on stdout (None: only
+    when a run takes over 2 s).
     """
     ctx = _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    if branching not in ("smear", "widest"):
-        raise ValueError(f"branching must be 'smear' or 'widest'; got {branching!r}")
+    if branching not in ("smear", "smear-full", "widest"):
+        raise ValueError(f"branching must be 'smear', 'smear-full' or 'widest'; got {branching!r}")
     if isinstance(y_specs, outputs.Formula):
         constraints = property_mod.from_formula(y_specs, ctx.network.n_out,
                                                 ctx.network.softmax)
