@@ -29,6 +29,7 @@ from verifier.formats import load_nnet
 from verifier.property import from_formula
 
 ROOT = Path(__file__).resolve().parents[1]
+BRANCHING = os.environ.get("ACAS_BRANCHING", "smear")
 KNOWN_FAIL = {(3, "1_7"), (3, "1_9"), (4, "1_7"), (4, "1_9")}
 
 
@@ -56,7 +57,7 @@ def run_one(p: int, net_id: str, folder: Path, timeout: float):
         cexs = []
         left = timeout - (time.monotonic() - t0)
         r = verify(model.net, x_specs, prop, cexs, timeout=max(left / (len(boxes) - k), 0.1),
-                   progress=False, branching=os.environ.get("ACAS_BRANCHING", "smear"))
+                   progress=False, branching=BRANCHING)
         if r == "fail":
             constraints = from_formula(prop, 5, softmax=False)
             with torch.no_grad():
@@ -86,7 +87,7 @@ def main():
         rows.append((p, net, status, t, wrong))
         print(f"  phi{p:<2} {net}  {status:8s} {t:6.1f} s  {wrong}", flush=True)
     print(f"\nACAS Xu, {timeout:.0f} s per instance, 1 thread, "
-          f"branching={os.environ.get('ACAS_BRANCHING', 'smear')}:")
+          f"branching={BRANCHING}:")
     print("  property  instances  proven  violated  unknown  wrong  median s  total s  max s  late")
     groups = [(f"phi{p}", [r for r in rows if r[0] == p]) for p in sorted({r[0] for r in rows})]
     groups.append(("all", rows))

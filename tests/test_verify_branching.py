@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from milp_oracle import output_range
-from verifier import network as network_mod, verify
+from verifier import network as network_mod, verify, verify_robustness
 from verify_nets import mlp
 
 
@@ -57,5 +57,8 @@ def test_every_heuristic_proves_near_the_exact_maximum_and_refutes_below_it(bran
 
 
 def test_an_unknown_heuristic_is_refused():
-    with pytest.raises(ValueError, match="branching must be"):
-        verify(mlp([2, 4, 1], seed=0), [(0, 1), (0, 1)], [(0, 1)], branching="deepest")
+    net = mlp([2, 4, 2], seed=0)
+    with pytest.raises(ValueError, match="branching must be one of 'smear', 'smear-full', 'widest'"):
+        verify(net, [(0, 1), (0, 1)], [(0, 1), (0, 1)], branching="deepest")
+    with pytest.raises(ValueError, match="branching must be one of"):
+        verify_robustness(net, [(0, 1), (0, 1)], 0, branching="deepest")

@@ -41,6 +41,15 @@ from tqdm import tqdm
 from verifier import attack, rounding
 
 
+BRANCHINGS = ("smear", "smear-full", "widest")
+
+
+def check_branching(branching) -> None:
+    if branching not in BRANCHINGS:
+        raise ValueError(f"branching must be one of {', '.join(map(repr, BRANCHINGS))}; "
+                         f"got {branching!r}")
+
+
 class Outcome:
     """``rigorous``: for a pass, whether every box was closed with the rigorous
     rounding margin (see ``verifier.rounding``)."""

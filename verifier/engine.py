@@ -293,8 +293,7 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
     ctx = _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    if branching not in ("smear", "smear-full", "widest"):
-        raise ValueError(f"branching must be 'smear', 'smear-full' or 'widest'; got {branching!r}")
+    bab.check_branching(branching)
     if isinstance(y_specs, outputs.Formula):
         constraints = property_mod.from_formula(y_specs, ctx.network.n_out,
                                                 ctx.network.softmax)
@@ -317,6 +316,7 @@ def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: flo
     network classifies otherwise.
     """
     ctx = _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed)
+    bab.check_branching(branching)
     label = specs.parse_label(label, ctx.network.n_out)
     if ctx.network.n_out < 2:
         raise ValueError("verify_robustness needs a classifier with at least 2 outputs")
