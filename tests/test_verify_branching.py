@@ -62,3 +62,73 @@ def test_an_unknown_heuristic_is_refused():
         verify(net, [(0, 1), (0, 1)], [(0, 1), (0, 1)], branching="deepest")
     with pytest.raises(ValueError, match="branching must be one of"):
         verify_robustness(net, [(0, 1), (0, 1)], 0, branching="deepest")
+
+
+def _children(lo, hi, dim):
+    mid = (lo[:, dim] + hi[:, dim]) / 2
+    left_hi, right_lo = hi.clone(), lo.clone()
+    left_hi[:, dim], right_lo[:, dim] = mid, mid
+    return torch.cat([lo, right_lo]), torch.cat([left_hi, hi])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_children_bounded_from_their_parents_bounds_are_sound_and_no_looser(seed):
+    """``Bounder.bounds(..., reference=...)``: a box's children start from its ReLU
+    bounds (only neurons unstable there are bounded again; boxes are grouped by
+    their unstable neurons). The bounds must hold at every sampled point of each
+    child, and about as tight as bounding the children from scratch: tighter on
+    average, though not everywhere, since CROWN's choice of relaxation for a ReLU
+    depends on its bounds and a tighter choice for one neuron can loosen the end."""
+    torch.manual_seed(seed)
+    net = mlp([3, 20, 20, 20, 4], seed=seed)
+    bounder = network_mod.cached(net).bounder()
+    n = 300                                    # more than one group of boxes
+    lo = torch.rand(n, 3, dtype=torch.float64) * 2 - 1
+    hi = lo + torch.rand(n, 3, dtype=torch.float64) * 0.5
+    C = torch.randn(3, 4, dtype=torch.float64)
+    _, _, parents = bounder.bounds(lo, hi, C, intermediate=True)
+    assert parents.shape == (n, 2, bounder.intermediate_width) == (n, 2, 60)
+    c_lo, c_hi = _children(lo, hi, torch.randint(0, 3, (1,)).item())
+    ref = torch.cat([parents, parents])
+    ref[::7, 0], ref[::7, 1] = -float("inf"), float("inf")    # some with nothing to start from
+    L_ref, _, inter = bounder.bounds(c_lo, c_hi, C, reference=ref, intermediate=True)
+    L_new, _ = bounder.bounds(c_lo, c_hi, C)
+    assert (L_ref - L_new).mean() >= 0
+    assert (L_ref >= L_new - 1e-9).float().mean() > 0.97
+    # intermediate bounds of each child lie within its parent's, and hold at its points
+    # (auto-LiRPA intersects as max(ref, l) - l + l: exact up to float64 rounding)
+    assert (inter[:, 0] >= ref[:, 0] - 1e-12).all() and (inter[:, 1] <= ref[:, 1] + 1e-12).all()
+    x = c_lo.unsqueeze(1) + torch.rand(2 * n, 100, 3, dtype=torch.float64) * (c_hi - c_lo).unsqueeze(1)
+    with torch.no_grad():
+        y = net.double()(x) @ C.T
+    assert (y >= L_ref.unsqueeze(1) - 1e-9).all()
+    with torch.no_grad():
+        h1 = net.double()[0](x)
+        h2 = net.double()[:3](x)
+    pre = torch.cat([h1, h2], -1)
+    assert (pre >= inter[:, 0, :40].unsqueeze(1) - 1e-9).all()
+    assert (pre <= inter[:, 1, :40].unsqueeze(1) + 1e-9).all()
+
+
+def test_a_reference_of_the_wrong_shape_is_refused():
+    bounder = network_mod.cached(mlp([3, 5, 2], seed=0)).bounder()
+    lo = torch.zeros(4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="reference must have shape"):
+        bounder.bounds(lo, lo + 1, reference=torch.zeros(4, 2, 6, dtype=torch.float64))
+
+
+def test_alpha_crown_runs_at_the_root_only_for_wide_boxes():
+    """Few free inputs: straight to branch and bound (cheaper than alpha-CROWN's
+    optimisation). Many (an L-inf ball over an image): alpha-CROWN first."""
+    from verifier.engine import ALPHA_MIN_FREE
+    narrow = mlp([2, 16, 16, 1], seed=0)
+    box = [(-1.0, 1.0), (-1.0, 1.0)]
+    (_, _, top, _), = output_range(narrow, *zip(*box))
+    r = verify(narrow, box, [(-float("inf"), top + 0.05 * max(1.0, abs(top)))], timeout=60, progress=False)
+    assert r == "pass" and r.method.startswith("CROWN"), r.method
+    k = ALPHA_MIN_FREE + 4
+    wide = mlp([k, 24, 24, 1], seed=1)
+    wbox = [(-0.1, 0.1)] * k
+    (_, _, top, _), = output_range(wide, *zip(*wbox))
+    r = verify(wide, wbox, [(-float("inf"), top + 0.3 * max(1.0, abs(top)))], timeout=60, progress=False)
+    assert r == "pass" and "alpha-CROWN" in r.method, r.method

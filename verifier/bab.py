@@ -91,6 +91,12 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
 
     lo, hi = base_lb[free].unsqueeze(0), base_ub[free].unsqueeze(0)
     cert, rcert = root_cert.to(dev), root_rcert.to(dev)
+    # Each open box keeps the bounds CROWN found for its ReLUs' inputs, for its
+    # children to start from (see ``Bounder.bounds``); the root has none.
+    width = ctx.bounder.intermediate_width
+    ref = torch.full((1, 2, width), float("inf"), dtype=torch.float64, device=dev)
+    ref[:, 0] = -float("inf")
+    ref_budget = 1e9 // max(1, 16 * width)      # open boxes whose bounds we keep
     rigorous = True
     depth = torch.zeros(1, dtype=torch.float64, device=dev)
     score = (hi - lo) / root_width            # widest-first until gradients exist
@@ -126,6 +132,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
             c_hi = torch.cat([left_hi, p_hi])
             c_depth = depth[sel].repeat(2) + 1
             parent_cert, parent_rcert = cert[sel].repeat(2, 1), rcert[sel].repeat(2, 1)
+            c_ref = None if ref is None else ref[sel].repeat(2, 1, 1)
             full_lo, full_hi = _full(base_lb, free, c_lo), _full(base_ub, free, c_hi)
 
             # Cheap attack: the children's centres.
@@ -140,15 +147,17 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
                     else torch.ones_like(c_depth, dtype=torch.bool)
                 c_cert = torch.empty(c_lo.shape[0], len(ctx.active), dtype=torch.float64, device=dev)
                 c_rcert, g = torch.empty_like(c_cert), torch.empty_like(full_lo)
+                new_ref = torch.empty(c_lo.shape[0], 2, width, dtype=torch.float64, device=dev)
                 for group, how in ((full_grad, "full"), (~full_grad, "linear")):
                     if group.any():
-                        c_cert[group], c_rcert[group], g[group] = _bound(
-                            ctx, C, full_lo[group], full_hi[group], how)
+                        c_cert[group], c_rcert[group], g[group], new_ref[group] = _bound(
+                            ctx, C, full_lo[group], full_hi[group], how,
+                            None if c_ref is None else c_ref[group])
                 c_score = (c_hi - c_lo) * g[:, free]
                 c_score = torch.where(c_score.amax(1, keepdim=True) > 0,
                                       c_score, (c_hi - c_lo) / root_width)
             else:
-                c_cert, c_rcert, _ = _bound(ctx, C, full_lo, full_hi, None)
+                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref)
                 c_score = (c_hi - c_lo) / root_width
             # A parent's proof holds on its children. (NaN never proves: NaN > 0 is false.)
             c_cert = torch.maximum(c_cert, parent_cert)
@@ -167,6 +176,10 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
             rcert = torch.cat([rcert[keep], c_rcert[open_]])
             depth = torch.cat([depth[keep], c_depth[open_]])
             score = torch.cat([score[keep], c_score[open_]])
+            # Keep the open boxes' bounds while they fit in about 1 GB; past that
+            # every later box is bounded from scratch (slower, as tight).
+            if ref is not None:
+                ref = torch.cat([ref[keep], new_ref[open_]]) if lo.shape[0] <= ref_budget else None
 
             # A short PGD inside the worst open boxes.
             if lo.shape[0] > 0:
@@ -192,13 +205,15 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
         bar.close()
 
 
-def _bound(ctx, C, lo, hi, how):
+def _bound(ctx, C, lo, hi, how, reference=None):
     """Certified slacks ``(cert, rcert)`` (B, len(active)) of the boxes ``lo <= x <= hi``
-    (full inputs), and with ``how`` = "full" or "linear" the branching gradient
-    |d cert / d box edge| (B, n), else None."""
+    (full inputs); with ``how`` = "full" or "linear" the branching gradient
+    |d cert / d box edge| (B, n), else None; and the bounds of the ReLUs' inputs on
+    each box (``Bounder.bounds``), found from ``reference``, their parents' bounds."""
     if how == "full":
         lo, hi = lo.clone().requires_grad_(True), hi.clone().requires_grad_(True)
-    got = ctx.bounder.bounds(lo, hi, C, grad=how == "full", linear=how == "linear")
+    got = ctx.bounder.bounds(lo, hi, C, grad=how == "full", linear=how == "linear",
+                             reference=reference, intermediate=True)
     err, mag = rounding.forward_error(ctx.network, lo.detach(), hi.detach())
     cert, rcert = ctx.prop.certify(got[0], err, mag, ctx.active)
     g = None
@@ -208,7 +223,7 @@ def _bound(ctx, C, lo, hi, how):
         g = g if torch.is_tensor(g) else torch.zeros_like(lo)
     elif how == "linear":
         g = _linear_score(ctx, got[2], lo, hi, err, mag)
-    return cert.detach(), rcert.detach(), (None if g is None else g.detach())
+    return cert.detach(), rcert.detach(), (None if g is None else g.detach()), got[-1]
 
 
 def _linear_score(ctx, linear, full_lo, full_hi, err, mag):
@@ -241,7 +256,9 @@ def _attack_boxes(ctx, base_lb, base_ub, free, lo, hi, cert, gen, n: int = 16):
     """PGD inside two kinds of open boxes: those with the worst bound, and those whose
     centre comes closest to breaking the property. A violation hidden in a tiny
     region (ACAS Xu phi2 on network 5_3: the score margin is 5e-5) sits in boxes
-    whose bound is far from the worst, but whose centres show it first."""
+    whose bound is far from the worst, but whose centres show it first. A few more
+    starts come from a fresh sweep of the whole box (``attack.sweep``: its faces
+    too), so the search for a counterexample never stops while the boxes shrink."""
     take = min(n, lo.shape[0])
     by_bound = torch.topk(-cert.amin(1), take).indices
     centres = ctx.box.clamp((_full(base_lb, free, lo) + _full(base_ub, free, hi)) / 2)
@@ -251,8 +268,13 @@ def _attack_boxes(ctx, base_lb, base_ub, free, lo, hi, cert, gen, n: int = 16):
     b_hi = ctx.box.clamp(_full(base_ub, free, hi[idx]))
     r = torch.rand(b_lo.shape, generator=gen, dtype=torch.float64).to(b_lo.device)
     starts = ctx.box.clamp(b_lo.double() + r * (b_hi.double() - b_lo.double()))
-    pts = attack.pgd(ctx.network, ctx.prop, ctx.box, starts, steps=10,
-                     lo=b_lo, hi=b_hi, active=ctx.active)
+    pool = attack.sweep(ctx.box, gen, 1024)
+    best = pool[torch.topk(-attack.scores(ctx.network, ctx.prop, pool, ctx.active), 8).indices]
+    whole = lambda edge: edge.expand(best.shape[0], -1)  # noqa: E731
+    pts = attack.pgd(ctx.network, ctx.prop, ctx.box, torch.cat([starts, best]), steps=10,
+                     lo=torch.cat([b_lo, whole(ctx.box.lo)]),
+                     hi=torch.cat([b_hi, whole(ctx.box.hi)]), active=ctx.active)
+    pts = torch.cat([pts, pool])
     s = attack.scores(ctx.network, ctx.prop, pts)
     if (s < 1e-6).any():
         return attack.confirm(ctx.net, ctx.prop, ctx.box, pts[s < 1e-6], ctx.input_shape)

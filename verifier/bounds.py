@@ -53,6 +53,23 @@ def float64_default():
         torch.set_default_dtype(saved)
 
 
+GROUP = 128     # boxes per auto-LiRPA call when they come with reference bounds
+
+
+def _by_unstable(reference: torch.Tensor) -> torch.Tensor:
+    """An order of the boxes (B, 2, W) that puts boxes with the same unstable
+    neurons (lower < 0 < upper) next to each other: a lexicographic sort of the
+    unstable masks, 62 neurons to a sort key."""
+    mask = (reference[:, 0] < 0) & (reference[:, 1] > 0)
+    order = torch.arange(mask.shape[0], device=mask.device)
+    weights = 2 ** torch.arange(62, dtype=torch.int64, device=mask.device)
+    for start in reversed(range(0, mask.shape[1], 62)):
+        bits = mask[order, start:start + 62].to(torch.int64)
+        key = (bits * weights[: bits.shape[1]]).sum(1)
+        order = order[torch.sort(key, stable=True).indices]
+    return order
+
+
 class Bounder:
     def __init__(self, network, alpha_iterations: int = 20):
         self.network = network
@@ -72,6 +89,12 @@ class Bounder:
                                         "early_stop_patience": alpha_iterations + 1}}
         with quiet():
             self.module = BoundedModule(core, dummy, bound_opts=opts, device=self.device)
+        # The ReLUs' inputs: their bounds are the intermediate bounds a box's
+        # children may start from (``bounds(..., reference=...)``).
+        pre = [relu.inputs[0] for relu in self.module.relus]
+        self._pre = [node.name for node in pre]
+        self._pre_width = [int(node.output_shape[-1]) for node in pre]
+        self.intermediate_width = sum(self._pre_width)
 
     def chunk_size(self, n_specs: int, budget_bytes: float = 2.5e8) -> int:
         per_box = self._box_cost + 8 * 4 * self.n_in * n_specs
@@ -79,7 +102,8 @@ class Bounder:
 
     def bounds(self, lb: torch.Tensor, ub: torch.Tensor, C: torch.Tensor | None = None,
                method: str = "CROWN", upper: bool = False, grad: bool = False,
-               linear: bool = False):
+               linear: bool = False, reference: torch.Tensor | None = None,
+               intermediate: bool = False):
         """Bounds of ``C f(x)`` over each box; returns ``(L, U)`` of shape (B, k).
 
         ``lb, ub``: (B, n) float64. ``C``: (k, m) shared by all boxes, or None for
@@ -88,6 +112,18 @@ class Bounder:
         heuristic); otherwise it runs under ``no_grad``. With ``linear`` it
         returns ``(L, U, (A, a))`` where ``A x + a`` (A: (B, k, n), a: (B, k)) is
         the linear lower bound of ``C f(x)`` on each box that ``L`` minimises.
+
+        With ``intermediate`` the result ends with one more item: the bounds of
+        every ReLU's input on each box, (B, 2, ``intermediate_width``) (lower,
+        upper). Given back as ``reference`` for boxes inside those boxes (a box's
+        children in branch and bound), they are intersected with the new bounds
+        and tell auto-LiRPA which neurons are already stable, so it bounds only
+        the others (its sparse intermediate bounds): on ACAS Xu, children
+        bounded this way (grouped, see ``_by_unstable``) cost a third to a
+        quarter of a CROWN pass from scratch, and their bounds are a little
+        tighter on average (not everywhere: CROWN picks each ReLU's relaxation
+        from its bounds). Sound because every point of the new box lies in the
+        old one. Rows of ``-inf, inf`` stand for boxes with nothing to start from.
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -96,16 +132,57 @@ class Bounder:
         if C is None:
             C = torch.eye(self.n_out, dtype=torch.float64, device=self.device)
         C = C.to(self.device, torch.float64)
+        if reference is not None:
+            reference = reference.to(self.device, torch.float64)
+            if reference.shape != (lb.shape[0], 2, self.intermediate_width):
+                raise ValueError(f"reference must have shape {(lb.shape[0], 2, self.intermediate_width)}; "
+                                 f"got {tuple(reference.shape)}")
         step = self.chunk_size(C.shape[0])
-        parts = [self._bounds(lb[s:s + step], ub[s:s + step], C, method, upper, grad, linear)
+        order = None
+        if reference is not None and self._pre and lb.shape[0] > GROUP:
+            # auto-LiRPA bounds, for a whole chunk, every neuron that is unstable
+            # in any of its boxes: chunks of boxes that share their unstable
+            # neurons cost less (ACAS Xu: 2,048 boxes from their parents' bounds
+            # took 8.1 s in one chunk, 2.5 s in chunks of 128 sorted this way).
+            order, step = _by_unstable(reference), min(step, GROUP)
+            lb, ub, reference = lb[order], ub[order], reference[order]
+        parts = [self._bounds(lb[s:s + step], ub[s:s + step], C, method, upper, grad, linear,
+                              None if reference is None else reference[s:s + step], intermediate)
                  for s in range(0, lb.shape[0], step)]
-        L = torch.cat([p[0] for p in parts])
-        U = torch.cat([p[1] for p in parts]) if upper else None
+        out = [torch.cat([p[0] for p in parts]),
+               torch.cat([p[1] for p in parts]) if upper else None]
         if linear:
-            return L, U, (torch.cat([p[2] for p in parts]), torch.cat([p[3] for p in parts]))
-        return L, U
+            out.append((torch.cat([p[2] for p in parts]), torch.cat([p[3] for p in parts])))
+        if intermediate:
+            out.append(torch.cat([p[-1] for p in parts]))
+        if order is not None:
+            back = torch.empty_like(order)
+            back[order] = torch.arange(order.numel(), device=order.device)
+            out = [x if x is None else tuple(y[back] for y in x) if isinstance(x, tuple)
+                   else x[back] for x in out]
+        return tuple(out)
 
-    def _bounds(self, lb, ub, C, method, upper, grad, linear=False):
+    def _split(self, packed):
+        """(B, 2, W) -> {node name: (lower (B, w), upper (B, w))}."""
+        out, at = {}, 0
+        for name, w in zip(self._pre, self._pre_width):
+            out[name] = (packed[:, 0, at:at + w], packed[:, 1, at:at + w])
+            at += w
+        return out
+
+    def _packed(self, B):
+        """The ReLU inputs' bounds of the last call, (B, 2, W)."""
+        if not self._pre:
+            return torch.zeros(B, 2, 0, dtype=torch.float64, device=self.device)
+        parts = []
+        for name in self._pre:
+            node = self.module[name]
+            parts.append(torch.stack([node.lower.detach().reshape(B, -1),
+                                      node.upper.detach().reshape(B, -1)], 1))
+        return torch.cat(parts, 2)
+
+    def _bounds(self, lb, ub, C, method, upper, grad, linear=False, reference=None,
+                intermediate=False):
         B = lb.shape[0]
         ptb = PerturbationLpNorm(norm=float("inf"), x_L=lb, x_U=ub)
         x = BoundedTensor((lb + ub) / 2, ptb)
@@ -116,6 +193,9 @@ class Bounder:
         if linear:  # the input's A matrix of the output's lower bound
             out, inp = self.module.output_name[0], self.module.input_name[0]
             extra = {"return_A": True, "needed_A_dict": {out: [inp]}}
+        if reference is not None and self._pre:
+            ref = self._split(reference)
+            extra.update(reference_bounds=ref, aux_reference_bounds=ref)
         with quiet(), grad_mode, float64_default():
             got = self.module.compute_bounds(x=(x,), C=Cb, method=method, bound_lower=True,
                                              bound_upper=upper, **extra)
@@ -124,11 +204,14 @@ class Bounder:
         if not grad:
             L = L.detach()
             U = U.detach() if U is not None else None
+        res = [L, U]
         if linear:
             coeffs = got[2][out][inp]
             A, a = coeffs["lA"], coeffs["lbias"]  # None where there is no term (no bias)
             A = torch.zeros(*L.shape, lb.shape[1], dtype=L.dtype, device=L.device) \
                 if A is None else A.detach()
             a = a.detach().expand_as(L) if torch.is_tensor(a) else torch.full_like(L, float(a or 0.0))
-            return L, U, A, a
-        return L, U
+            res += [A, a]
+        if intermediate:
+            res.append(self._packed(B))
+        return res
