@@ -71,20 +71,17 @@ def samples(box: Box, gen: torch.Generator, n_random: int = 32, max_corners: int
     return box.clamp(torch.cat(pts))
 
 
-def sweep(box: Box, gen: torch.Generator, n: int = 1024, on_face: float = 0.3,
-          lo=None, hi=None) -> torch.Tensor:
-    """``n`` random points of the box (or of ``lo``/``hi``): half uniform, half with
-    each coordinate moved to a bound with probability ``on_face`` (to the lower or
-    the upper one alike). Counterexamples often sit on the box's faces, where the
+def sweep(box: Box, gen: torch.Generator, n: int = 1024, on_face: float = 0.3) -> torch.Tensor:
+    """``n`` random points of the box: half uniform, half with each coordinate
+    moved to a bound with probability ``on_face`` (to the lower or the upper one
+    alike). Counterexamples often sit on the box's faces, where the
     uniform points almost never go: ACAS Xu phi7 on network 1_9 breaks only near
     rho = 0, and 900,000 uniform points found it once, while among 1,024 of these
     the best few lead PGD to it at once."""
-    lo = box.lo if lo is None else lo
-    hi = box.hi if hi is None else hi
-    x = box.uniform(n, gen, lo, hi)
+    x = box.uniform(n, gen)
     half = n // 2
     u = torch.rand(half, x.shape[1], generator=gen, dtype=torch.float64).to(box.device)
-    x[half:] = torch.where(u < on_face / 2, lo, torch.where(u < on_face, hi, x[half:]))
+    x[half:] = torch.where(u < on_face / 2, box.lo, torch.where(u < on_face, box.hi, x[half:]))
     return x
 
 
