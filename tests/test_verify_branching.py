@@ -133,3 +133,20 @@ def test_alpha_crown_runs_at_the_root_only_for_wide_boxes():
     assert alpha < crown                      # a bound only alpha-CROWN proves:
     r = verify(wide, wbox, [(-float("inf"), (crown + alpha) / 2)], timeout=60, progress=False)
     assert r == "pass" and r.method == "alpha-CROWN", r.method
+
+
+def test_alpha_crown_leaves_the_crown_module_as_it_was():
+    """alpha-CROWN runs on a copy of its own: auto-LiRPA 0.3 leaves the slopes it
+    optimised on the module it ran on, and that module's later CROWN passes cost
+    2-2.5x as much (the slowdown is measured, not tested; the state is)."""
+    net = mlp([4, 16, 16, 3], seed=2)
+    bounder = network_mod.cached(net).bounder()
+    lo = torch.rand(8, 4, dtype=torch.float64) - 0.5
+    hi = lo + 0.5
+    before, _ = bounder.bounds(lo, hi)
+    alpha, _ = bounder.bounds(lo[:3], hi[:3], method="alpha-CROWN")
+    assert all(not relu.alpha for relu in bounder.module.relus)
+    assert any(relu.alpha for relu in bounder.alpha_module.relus)
+    after, _ = bounder.bounds(lo, hi)
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    assert (alpha >= before[:3] - 1e-9).all()
