@@ -4,14 +4,15 @@ Run: ``python -m bench acasxu`` (``ACAS_TIMEOUT``, ``ACAS_NETS=1_1,2_9`` and
 ``ACAS_PROPS=1,2`` narrow it; ``ACAS_INSTANCES=1:1_1,3:1_7`` names instances;
 ``ACAS_BRANCHING=smear-full`` picks verify's branching heuristic). The networks come from ``ACAS_DIR`` (default
 ``../shared/acasxu``). One process, one thread (``torch.set_num_threads(1)``,
-what a grading worker gets), the time is verify's own (no process start-up).
+what a grading worker gets; ``ACAS_THREADS=2`` lets PyTorch use two), the time is
+verify's own (no process start-up).
 
 Every "fail" is checked again here by running the network on its counterexample;
 a "pass" that contradicts a violation known from the literature (phi3 and phi4
 on 1_7 and 1_9) counts as wrong, and so does a "fail" on phi1, which holds on
 all 45 networks.
 
-Then, when ``PEERS_PYTHON`` names an environment with Marabou and/or NeuralSAT,
+Then, when ``PEERS_PYTHON`` names an environment with Marabou, NeuralSAT or nnenum,
 the same instances run through them and a table puts them beside the kit's
 (``bench/bench_peers.py`` says how to install them); otherwise one line says so.
 """
@@ -78,7 +79,8 @@ def run_one(p: int, net_id: str, folder: Path, timeout: float):
 
 
 def main():
-    torch.set_num_threads(1)
+    threads = int(os.environ.get("ACAS_THREADS", 1))
+    torch.set_num_threads(threads)
     folder = Path(os.environ.get("ACAS_DIR", ROOT.parent / "shared" / "acasxu"))
     timeout = float(os.environ.get("ACAS_TIMEOUT", 60))
     rows = []
@@ -86,7 +88,7 @@ def main():
         status, t, wrong = run_one(p, net, folder, timeout)
         rows.append((p, net, status, t, wrong))
         print(f"  phi{p:<2} {net}  {status:8s} {t:6.1f} s  {wrong}", flush=True)
-    print(f"\nACAS Xu, {timeout:.0f} s per instance, 1 thread, "
+    print(f"\nACAS Xu, {timeout:.0f} s per instance, {threads} thread{'s' * (threads > 1)}, "
           f"branching={BRANCHING}:")
     print("  property  instances  proven  violated  unknown  wrong  median s  total s  max s  late")
     groups = [(f"phi{p}", [r for r in rows if r[0] == p]) for p in sorted({r[0] for r in rows})]
@@ -101,6 +103,6 @@ def main():
               f"{statistics.median(times):8.2f}  {sum(times):7.0f}  {max(times):5.1f}  "
               f"{sum(t > 1.05 * timeout + 1 for t in times):4d}")
     print("  (late: instances that ran more than 5% + 1 s past the budget)")
-    # the same instances through Marabou and NeuralSAT, when PEERS_PYTHON has them
+    # the same instances through the peers, when PEERS_PYTHON has them
     from bench import bench_peers
-    bench_peers.side_by_side(rows, folder, timeout)
+    bench_peers.side_by_side(rows, folder, timeout, threads)

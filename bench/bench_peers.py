@@ -1,9 +1,9 @@
-"""ACAS Xu through the peers, Marabou and NeuralSAT, beside the kit's ``verify``.
+"""ACAS Xu through the peers, Marabou, NeuralSAT and nnenum, beside the kit's ``verify``.
 
 ``python -m bench acasxu`` runs the kit, then (when the peers are installed) the
 same instances through each peer and prints the two tables side by side;
-``python -m bench peers`` runs the peers alone (``ACAS_PEERS=marabou`` or
-``neuralsat``: one of them; two such runs at once, one core each, finish sooner).
+``python -m bench peers`` runs the peers alone (``ACAS_PEERS=marabou``, ``neuralsat``
+or ``nnenum``: some of them; two such runs at once, one core each, finish sooner).
 ``ACAS_TIMEOUT`` (default 60), ``ACAS_INSTANCES``, ``ACAS_NETS``, ``ACAS_PROPS`` and
 ``ACAS_DIR`` choose the instances as for the kit's bench; the peers get the VNN-COMP files that ``bench/acasxu_files.py``
 writes from the same networks and properties (into ``bench/.acasxu-vnncomp/<peer>/``).
@@ -18,6 +18,12 @@ with d2l's). Set up once, on Python 3.11::
         gurobipy beartype termcolor tqdm sortedcontainers psutil scipy
     export PEERS_PYTHON=/work/peers-venv/bin/python
 
+nnenum is not on PyPI; it runs from a clone, with four more packages::
+
+    git clone https://github.com/stanleybak/nnenum /work/nnenum
+    /work/peers-venv/bin/pip install swiglpk skl2onnx threadpoolctl
+    export NNENUM_SRC=/work/nnenum/src
+
 (NeuralSAT's metadata asks for more, e.g. onnxsim and torchaudio; its ACAS Xu runs
 need only these. gurobipy's pip licence is size-limited, enough for ACAS Xu.)
 
@@ -26,7 +32,9 @@ one worker), no GPU, with the peer's own timeout set to the budget left and a
 wall-clock kill ``GRACE`` seconds later. Marabou runs through maraboupy's Python
 API (``bench/peer_marabou.py``: ``Marabou.read_onnx`` + its VNN-LIB parser);
 NeuralSAT through its command line (``main.py --net X.onnx --spec P.vnnlib``,
-found in the installed package or at ``NEURALSAT_MAIN``). The time shown is the
+found in the installed package or at ``NEURALSAT_MAIN``); nnenum through its Python
+API in one process (``bench/peer_nnenum.py``: its VNN-LIB and ONNX readers and the
+settings its command line picks for control networks). The time shown is the
 peer's own (reading the files and solving; interpreter start-up and imports not
 counted, as the kit's time is verify's own).
 
@@ -49,7 +57,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PEERS = ("marabou", "neuralsat")
+PEERS = ("marabou", "neuralsat", "nnenum")
 GRACE = 15.0           # seconds past the budget before the process is killed
 IN_ALL = False         # `python -m bench` runs bench_acasxu, which runs the peers already
 INSTALL = ("python3.11 -m venv PEERS_VENV && PEERS_VENV/bin/pip install maraboupy && "
@@ -76,6 +84,17 @@ try:
     out["neuralsat"], out["neuralsat_main"] = version, main
 except Exception as e:
     out["neuralsat_error"] = f"{type(e).__name__}: {e}"
+try:
+    src = os.environ.get("NNENUM_SRC")
+    if not src:
+        raise FileNotFoundError("NNENUM_SRC is not set (the src folder of a clone of "
+                                "github.com/stanleybak/nnenum)")
+    sys.path.insert(0, src)
+    import swiglpk, skl2onnx, threadpoolctl, onnxruntime
+    import nnenum.nnenum, nnenum.enumerate
+    out["nnenum"] = "clone at " + os.path.dirname(os.path.abspath(src))
+except Exception as e:
+    out["nnenum_error"] = f"{type(e).__name__}: {e}"
 print(json.dumps(out))
 """
 
@@ -111,9 +130,11 @@ def find_peers(say=print) -> dict:
             found[name] = {"python": py, "version": info[name],
                            "main": info.get(f"{name}_main")}
         else:
-            how = ("pip install maraboupy" if name == "marabou" else
-                   "pip install --no-deps neuralsat, plus the run-time deps that "
-                   "bench/bench_peers.py lists")
+            how = {"marabou": "pip install maraboupy",
+                   "neuralsat": "pip install --no-deps neuralsat, plus the run-time deps "
+                                "that bench/bench_peers.py lists",
+                   "nnenum": "git clone https://github.com/stanleybak/nnenum, pip install "
+                             "swiglpk skl2onnx threadpoolctl, and NNENUM_SRC=<clone>/src"}[name]
             say(f"{name} skipped: not importable under PEERS_PYTHON={py} "
                 f"({info.get(name + '_error')}); install it there: {how}")
     return found
@@ -137,9 +158,8 @@ def _run(cmd, budget: float):
     return out or "", killed, time.monotonic() - t0
 
 
-def run_marabou(peer, onnx_path, spec, budget):
-    cmd = [peer["python"], str(HERE / "peer_marabou.py"), str(onnx_path), str(spec),
-           f"{budget:.3f}"]
+def run_marabou(peer, onnx_path, spec, budget, driver="peer_marabou.py"):
+    cmd = [peer["python"], str(HERE / driver), str(onnx_path), str(spec), f"{budget:.3f}"]
     out, killed, wall = _run(cmd, budget)
     if killed:
         return {"status": "timeout", "time": wall, "cex": None, "note": "killed"}
@@ -172,7 +192,11 @@ def run_neuralsat(peer, onnx_path, spec, budget):
     return {"status": status, "time": t, "cex": cex, "raw": text.split()[0]}
 
 
-RUNNERS = {"marabou": run_marabou, "neuralsat": run_neuralsat}
+def run_nnenum(peer, onnx_path, spec, budget):
+    return run_marabou(peer, onnx_path, spec, budget, driver="peer_nnenum.py")
+
+
+RUNNERS = {"marabou": run_marabou, "neuralsat": run_neuralsat, "nnenum": run_nnenum}
 
 
 def _tail(text: str, n: int = 300) -> str:
@@ -249,9 +273,11 @@ def summary(rows):
             sum(bool(r[4]) for r in rows), statistics.median(times), sum(times))
 
 
-def print_table(results: dict, timeout: float):
+def print_table(results: dict, timeout: float, kit_threads: int = 1):
     """``results``: {tool: rows}; one block of lines per property, one line per tool."""
-    print(f"\nACAS Xu side by side, {timeout:.0f} s per instance, one thread each:")
+    each = "one thread each" if kit_threads == 1 else \
+        f"the kit {kit_threads} threads, each peer one"
+    print(f"\nACAS Xu side by side, {timeout:.0f} s per instance, {each}:")
     print("  property  tool        instances  proven  violated  unknown  wrong  median s  total s")
     props = sorted({r[0] for rows in results.values() for r in rows})
     groups = [(f"phi{k}", k) for k in props] + [("all", None)]
@@ -291,14 +317,14 @@ def run_peers(instances, folder, timeout, peers=None) -> dict:
     return results
 
 
-def side_by_side(kit_rows, folder, timeout):
+def side_by_side(kit_rows, folder, timeout, kit_threads=1):
     """Called by bench_acasxu after the kit's run: the peers on the same instances."""
     peers = find_peers()
     if not peers:
         return
     results = {"kit": kit_rows, **run_peers([(r[0], r[1]) for r in kit_rows], folder,
                                             timeout, peers)}
-    print_table(results, timeout)
+    print_table(results, timeout, kit_threads)
 
 
 def main():

@@ -298,6 +298,8 @@ def test_acas_peers_narrows_the_peers_and_names_a_wrong_one(monkeypatch):
     assert bench_peers.chosen(found) == found
     monkeypatch.setenv("ACAS_PEERS", "neuralsat")
     assert list(bench_peers.chosen(found)) == ["neuralsat"]
-    monkeypatch.setenv("ACAS_PEERS", "marabou,nnenum")
-    with pytest.raises(SystemExit, match="unknown peer.*nnenum"):
+    monkeypatch.setenv("ACAS_PEERS", "nnenum")
+    assert list(bench_peers.chosen({**found, "nnenum": {"version": "clone"}})) == ["nnenum"]
+    monkeypatch.setenv("ACAS_PEERS", "marabou,eran")
+    with pytest.raises(SystemExit, match="unknown peer.*eran"):
         bench_peers.chosen(found)
