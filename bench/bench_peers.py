@@ -64,7 +64,7 @@ INSTALL = ("python3.11 -m venv PEERS_VENV && PEERS_VENV/bin/pip install maraboup
            "PEERS_VENV/bin/pip install --no-deps neuralsat && PEERS_VENV/bin/pip install "
            "torch==2.14.1 torchvision==0.29.1 onnx onnxruntime gurobipy beartype termcolor "
            "tqdm sortedcontainers psutil scipy; then PEERS_PYTHON=PEERS_VENV/bin/python "
-           "(see bench/bench_peers.py)")
+           "(see bench/bench_peers.py; nnenum runs from a clone named by NNENUM_SRC)")
 
 _PROBE = r"""
 import importlib.metadata as md, json, os, sys
@@ -113,7 +113,7 @@ def find_peers(say=print) -> dict:
     line for each one missing, saying how to install it."""
     py = os.environ.get("PEERS_PYTHON")
     if not py:
-        say(f"peers skipped: PEERS_PYTHON is not set. To compare with Marabou and NeuralSAT: "
+        say(f"peers skipped: PEERS_PYTHON is not set. To compare with Marabou, NeuralSAT and nnenum: "
             f"{INSTALL}")
         return {}
     try:
