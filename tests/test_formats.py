@@ -303,3 +303,56 @@ def test_acas_peers_narrows_the_peers_and_names_a_wrong_one(monkeypatch):
     monkeypatch.setenv("ACAS_PEERS", "marabou,eran")
     with pytest.raises(SystemExit, match="unknown peer.*eran"):
         bench_peers.chosen(found)
+
+
+_FAKE_NNENUM = {
+    "__init__.py": "",
+    "settings.py": "class Settings:\n    NUM_PROCESSES = 0\n    PRINT_OUTPUT = True\n    TIMEOUT = None\n",
+    "nnenum.py": (
+        "import numpy as np\n"
+        "def make_spec(vnnlib, onnx_path):\n"
+        "    return [([[0.0, 1.0]] * 5, 'box%d' % i) for i in range(2)], np.float32\n"
+        "def load_onnx_network_optimized(path):\n"
+        "    raise ValueError('cannot fuse')\n"
+        "def load_onnx_network(path):\n"
+        "    return 'net'\n"
+        "def set_control_settings():\n"
+        "    pass\n"),
+    "enumerate.py": (
+        "import os\n"
+        "from nnenum.settings import Settings\n"
+        "class R:\n"
+        "    cinput = None\n"
+        "def enumerate_network(box, network, spec):\n"
+        "    assert Settings.NUM_PROCESSES == 1 and not Settings.PRINT_OUTPUT and Settings.TIMEOUT > 0\n"
+        "    r = R()\n"
+        "    r.result_str = os.environ['FAKE_NNENUM'].split(',')[int(spec[-1])]\n"
+        "    if 'unsafe' in r.result_str:\n"
+        "        r.cinput = box[:, 0] + 0.25\n"
+        "    return r\n"),
+}
+
+
+@pytest.mark.parametrize("results, status, cex", [
+    ("safe,safe", "unsat", None),
+    ("safe,unsafe", "sat", [0.25] * 5),
+    ("unsafe,error", "sat", [0.25] * 5),      # the second box is never run
+    ("safe,timeout", "timeout", None),
+    ("none,safe", "unknown", None),
+])
+def test_the_nnenum_driver_answers_in_the_peer_protocol(tmp_path, monkeypatch, results, status, cex):
+    """bench/peer_nnenum.py against a stand-in for nnenum's API (the real one is
+    not on PyPI; bench/bench_peers.py says how to run it): every box is solved
+    until one is not safe, and the answer comes back as the other peers' do."""
+    from bench import bench_peers
+
+    pkg = tmp_path / "src" / "nnenum"
+    pkg.mkdir(parents=True)
+    for name, text in _FAKE_NNENUM.items():
+        (pkg / name).write_text(text)
+    monkeypatch.setenv("NNENUM_SRC", str(tmp_path / "src"))
+    monkeypatch.setenv("FAKE_NNENUM", results)
+    r = bench_peers.run_nnenum({"python": sys.executable}, tmp_path / "net.onnx",
+                               tmp_path / "prop.vnnlib", 10.0)
+    assert (r["status"], r["cex"]) == (status, cex), r
+    assert 0 <= r["time"] < 10
