@@ -158,7 +158,9 @@ def _run(cmd, budget: float):
     return out or "", killed, time.monotonic() - t0
 
 
-def run_marabou(peer, onnx_path, spec, budget, driver="peer_marabou.py"):
+def _run_driver(driver, peer, onnx_path, spec, budget):
+    """One query through one of our drivers (``bench/peer_*.py``), which print
+    ``PEER-RESULT {json}``."""
     cmd = [peer["python"], str(HERE / driver), str(onnx_path), str(spec), f"{budget:.3f}"]
     out, killed, wall = _run(cmd, budget)
     if killed:
@@ -192,8 +194,12 @@ def run_neuralsat(peer, onnx_path, spec, budget):
     return {"status": status, "time": t, "cex": cex, "raw": text.split()[0]}
 
 
+def run_marabou(peer, onnx_path, spec, budget):
+    return _run_driver("peer_marabou.py", peer, onnx_path, spec, budget)
+
+
 def run_nnenum(peer, onnx_path, spec, budget):
-    return run_marabou(peer, onnx_path, spec, budget, driver="peer_nnenum.py")
+    return _run_driver("peer_nnenum.py", peer, onnx_path, spec, budget)
 
 
 RUNNERS = {"marabou": run_marabou, "neuralsat": run_neuralsat, "nnenum": run_nnenum}
