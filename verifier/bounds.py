@@ -87,14 +87,15 @@ class Bounder:
         opts = {"optimize_bound_args": {"iteration": alpha_iterations,
                                         "lr_alpha": 0.5, "keep_best": True,
                                         "early_stop_patience": alpha_iterations + 1}}
+        self._make_module = lambda: BoundedModule(core, dummy, bound_opts=opts,
+                                                  device=self.device)
         with quiet():
-            self.module = BoundedModule(core, dummy, bound_opts=opts, device=self.device)
-        # alpha-CROWN gets a copy of its own, made at its first call: after an
+            self.module = self._make_module()
+        # alpha-CROWN gets a module of its own, made at its first call: after an
         # alpha-CROWN call, auto-LiRPA 0.3's module keeps the optimisation's state,
         # and its CROWN passes from then on cost 2-2.5x as much (ACAS Xu, 256
         # boxes from their parents' bounds: 0.36 s against 0.15 s), which slowed
         # every branch-and-bound round after alpha-CROWN at the root.
-        self._make_alpha = lambda: BoundedModule(core, dummy, bound_opts=opts, device=self.device)
         self._alpha_module = None
         # The ReLUs' inputs: their bounds are the intermediate bounds a box's
         # children may start from (``bounds(..., reference=...)``).
@@ -174,7 +175,7 @@ class Bounder:
         """The bounded module alpha-CROWN runs on (not ``module``; see ``__init__``)."""
         if self._alpha_module is None:
             with quiet():
-                self._alpha_module = self._make_alpha()
+                self._alpha_module = self._make_module()
         return self._alpha_module
 
     def _split(self, packed):
