@@ -110,6 +110,70 @@ def test_children_bounded_from_their_parents_bounds_are_sound_and_no_looser(seed
     assert (pre <= inter[:, 1, :40].unsqueeze(1) + 1e-9).all()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_second_relaxation_is_sound_and_never_looser(seed):
+    """``Bounder.bounds(..., second=True)``: a second CROWN pass with every unstable
+    ReLU's lower line at slope 0, from the first pass's bounds. Its output bounds
+    and ReLU-input bounds must hold at every sampled point, be no looser than the
+    first pass's anywhere, and be tighter somewhere (else the pass does nothing)."""
+    torch.manual_seed(seed)
+    net = mlp([3, 20, 20, 20, 4], seed=10 + seed)
+    bounder = network_mod.cached(net).bounder()
+    n = 200
+    lo = torch.rand(n, 3, dtype=torch.float64) * 2 - 1
+    hi = lo + torch.rand(n, 3, dtype=torch.float64) * 0.4
+    C = torch.randn(3, 4, dtype=torch.float64)
+    _, _, ref = bounder.bounds(lo, hi, C, intermediate=True)
+    ref[::5, 0], ref[::5, 1] = -float("inf"), float("inf")    # some with nothing to start from
+    L1, U1, in1 = bounder.bounds(lo, hi, C, upper=True, reference=ref, intermediate=True)
+    L2, U2, in2 = bounder.bounds(lo, hi, C, upper=True, reference=ref, intermediate=True,
+                                 second=True)
+    assert (L2 >= L1).all() and (U2 <= U1).all()
+    assert (L2 > L1 + 1e-6).any() and (U2 < U1 - 1e-6).any()
+    # (auto-LiRPA intersects as max(ref, l) - l + l: exact up to float64 rounding)
+    assert (in2[:, 0] >= in1[:, 0] - 1e-12).all() and (in2[:, 1] <= in1[:, 1] + 1e-12).all()
+    assert ((in2[:, 0] > in1[:, 0] + 1e-6) | (in2[:, 1] < in1[:, 1] - 1e-6)).any()
+    x = lo.unsqueeze(1) + torch.rand(n, 300, 3, dtype=torch.float64) * (hi - lo).unsqueeze(1)
+    corners = torch.stack([torch.where(torch.tensor([(c >> d) & 1 for d in range(3)], dtype=torch.bool),
+                                       hi, lo) for c in range(8)], 1)
+    x = torch.cat([x, corners], 1)
+    with torch.no_grad():
+        y = net.double()(x) @ C.T
+        pre = torch.cat([net.double()[0](x), net.double()[:3](x), net.double()[:5](x)], -1)
+    assert (y >= L2.unsqueeze(1) - 1e-9).all() and (y <= U2.unsqueeze(1) + 1e-9).all()
+    assert (pre >= in2[:, 0].unsqueeze(1) - 1e-9).all() and (pre <= in2[:, 1].unsqueeze(1) + 1e-9).all()
+    # the gradient (branching's score) is the first pass's, and is there
+    lo_g, hi_g = lo[:8].clone().requires_grad_(True), hi[:8].clone().requires_grad_(True)
+    Lg, _ = bounder.bounds(lo_g, hi_g, C, grad=True, second=True)
+    torch.testing.assert_close(Lg.detach(), bounder.bounds(lo[:8], hi[:8], C, second=True)[0])
+    g = torch.autograd.grad(Lg.sum(), (lo_g, hi_g))
+    assert all(torch.isfinite(t).all() for t in g) and any(t.abs().sum() > 0 for t in g)
+    with pytest.raises(ValueError, match="second applies to CROWN only"):
+        bounder.bounds(lo, hi, C, method="IBP", second=True)
+
+
+@pytest.mark.parametrize("branching", ["smear", "widest"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_hard_mode_proves_near_the_exact_maximum_and_refutes_below_it(branching, seed,
+                                                                           monkeypatch):
+    """Branch and bound turns hard (both relaxations, the full gradient at every
+    depth) after ``bab.HARD_AFTER`` boxes; here from the first."""
+    from verifier import bab
+    monkeypatch.setattr(bab, "HARD_AFTER", 0)
+    net = mlp([2, 16, 16, 1], seed=seed)
+    box = [(-1.0, 1.0), (-1.0, 1.0)]
+    (_, _, top, _), = output_range(net, *zip(*box))
+    gap = 0.01 * max(1.0, abs(top))
+    proof = verify(net, box, [(-float("inf"), top + gap)], timeout=60, branching=branching,
+                   progress=False)
+    assert proof == "pass" and "BaB" in proof.method, proof.message
+    cexs = []
+    assert verify(net, box, [(-float("inf"), top - gap)], cexs, timeout=60, branching=branching,
+                  progress=False) == "fail"
+    with torch.no_grad():
+        assert net(cexs[0]).item() > top - gap
+
+
 def test_a_reference_of_the_wrong_shape_is_refused():
     bounder = network_mod.cached(mlp([3, 5, 2], seed=0)).bounder()
     lo = torch.zeros(4, 3, dtype=torch.float64)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from milp_oracle import output_range
-from verifier import verify
+from verifier import bab, verify
 from verify_nets import mlp
 
 CONFIGS = [(2, 8, 8, 1), (3, 10, 10, 2), (2, 16, 16, 1), (4, 12, 12, 1),
@@ -43,8 +43,17 @@ def _check_cex(net, lb, ub, y_specs, cex):
         "counterexample does not violate the spec when run"
 
 
-@pytest.fixture(scope="module")
-def outcomes():
+@pytest.fixture(scope="module", params=["normal", "hard"])
+def outcomes(request):
+    """Every case twice: as verify() runs it, and with branch and bound's hard mode
+    (two relaxations a box, the full gradient everywhere) from its first box on."""
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "hard":
+            mp.setattr(bab, "HARD_AFTER", 0)
+        return _outcomes()
+
+
+def _outcomes():
     rows = []
     for k in range(N_CASES):
         net, sizes, lb, ub = _case(k)

@@ -24,6 +24,17 @@ either way, fewer seconds for "smear" (phi5 on 1_1: 7,493 boxes in 25 s against
 7,479 in 44 s; all 186 instances: 682 s against 774 s); the linear gradient alone
 at every depth, tried too, chose such poor first cuts that phi1 on 1_4 went from
 175 boxes and 5 s to no proof in 60 s.
+After ``HARD_AFTER`` (2,000) boxes the search turns hard: every box is bounded
+twice, by CROWN and again from CROWN's bounds with the other lower line for
+unstable ReLUs (``Bounder.bounds(..., second=True)``: the tighter of the two,
+neuron by neuron), and the children that stay open are scored by the full
+gradient at every depth. Easy searches never get there and cost what they did;
+on the two ACAS Xu instances that no earlier version decided (phi2 on networks
+3_3 and 4_2, where the score margin falls to 0.001 on a thin slab of the input
+box), either change alone left them open after 90 s (linear scores stall with
+thousands of boxes at the same bound, because a dimension that only matters
+through the intermediate layers never gets cut; one relaxation alone stays too
+loose), and together they prove 3_3 in 25 s and 4_2 in 56 s (one thread).
 ``"widest"`` cuts the widest dimension relative to the original box: on the
 oracle suite the heuristics decide the same cases in similar time; on ACAS Xu the
 gradient is what makes proofs short (phi1 on network 1_1: 125 boxes and 2 s,
@@ -42,6 +53,7 @@ from verifier import attack, rounding
 
 
 BRANCHINGS = ("smear", "smear-full", "widest")
+HARD_AFTER = 2000
 
 
 def check_branching(branching) -> None:
@@ -75,10 +87,13 @@ def _progress_bar(progress):
 
 
 def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
-                     branching: str = "smear", max_boxes: int = 2_000_000) -> Outcome:
+                     branching: str = "smear", max_boxes: int = 2_000_000,
+                     hard_after: int | None = None) -> Outcome:
     """``root_cert``, ``root_rcert`` (1, K): certified slacks of ``ctx.active`` on the
-    whole box, with the margin used and with the rigorous margin."""
+    whole box, with the margin used and with the rigorous margin. After
+    ``hard_after`` boxes the search turns hard (see the module's docstring)."""
     dev = ctx.bounder.device
+    hard_after = HARD_AFTER if hard_after is None else hard_after
     base_lb, base_ub = ctx.proof_lb.to(dev), ctx.proof_ub.to(dev)
     free = ((base_ub - base_lb) > 0).nonzero().flatten()
     k = free.numel()
@@ -142,7 +157,20 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
 
             # Bound all children at once (two calls when some are scored through the
             # full gradient and some through the linear bounds; see the docstring).
-            if use_grad:
+            hard = boxes >= hard_after
+            if use_grad and hard:
+                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref,
+                                                     second=True)
+                # The full gradient, only for the children that stay open.
+                g = torch.zeros_like(full_lo)
+                still = ~(torch.maximum(c_cert, parent_cert) > 0).all(1)
+                if still.any():
+                    g[still] = _bound(ctx, C, full_lo[still], full_hi[still], "full",
+                                      new_ref[still])[2]
+                c_score = (c_hi - c_lo) * g[:, free]
+                c_score = torch.where(c_score.amax(1, keepdim=True) > 0,
+                                      c_score, (c_hi - c_lo) / root_width)
+            elif use_grad:
                 full_grad = c_depth <= 2 * k if branching == "smear" \
                     else torch.ones_like(c_depth, dtype=torch.bool)
                 c_cert = torch.empty(c_lo.shape[0], len(ctx.active), dtype=torch.float64, device=dev)
@@ -157,7 +185,8 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
                 c_score = torch.where(c_score.amax(1, keepdim=True) > 0,
                                       c_score, (c_hi - c_lo) / root_width)
             else:
-                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref)
+                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref,
+                                                     second=hard)
                 c_score = (c_hi - c_lo) / root_width
             # A parent's proof holds on its children. (NaN never proves: NaN > 0 is false.)
             c_cert = torch.maximum(c_cert, parent_cert)
@@ -205,7 +234,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
         bar.close()
 
 
-def _bound(ctx, C, lo, hi, how, reference=None):
+def _bound(ctx, C, lo, hi, how, reference=None, second=False):
     """Certified slacks ``(cert, rcert)`` (B, len(active)) of the boxes ``lo <= x <= hi``
     (full inputs); with ``how`` = "full" or "linear" the branching gradient
     |d cert / d box edge| (B, n), else None; and the bounds of the ReLUs' inputs on
@@ -213,7 +242,7 @@ def _bound(ctx, C, lo, hi, how, reference=None):
     if how == "full":
         lo, hi = lo.clone().requires_grad_(True), hi.clone().requires_grad_(True)
     got = ctx.bounder.bounds(lo, hi, C, grad=how == "full", linear=how == "linear",
-                             reference=reference, intermediate=True)
+                             reference=reference, intermediate=True, second=second)
     err, mag = rounding.forward_error(ctx.network, lo.detach(), hi.detach())
     cert, rcert = ctx.prop.certify(got[0], err, mag, ctx.active)
     g = None
