@@ -186,3 +186,39 @@ def test_numpy_shim_offers_isin_only_inside_its_block():
         assert name not in sys.modules
         with pytest.raises(ImportError):
             importlib.import_module(name)
+
+
+def test_quick_node_attributes_keep_what_module_setattr_guarantees():
+    """Patch 9: a node attribute already in ``__dict__`` that gets a plain value is
+    set directly; parameters, submodules and buffers still go through
+    ``Module.__setattr__``, and bounds computed afterwards are unchanged."""
+    from auto_LiRPA.operators.base import Bound
+
+    assert Bound.__setattr__ is not nn.Module.__setattr__     # the patch is in place
+    node = Bound()
+    node.lower = torch.zeros(3)                       # first time: Module.__setattr__
+    node.lower = torch.ones(3)                        # then directly
+    assert torch.equal(node.lower, torch.ones(3)) and "lower" in node.__dict__
+    node.w = nn.Parameter(torch.zeros(2))
+    assert "w" in node._parameters and "w" not in node.__dict__
+    with pytest.raises(TypeError, match="cannot assign"):
+        node.w = torch.ones(2)                        # a plain tensor onto a parameter
+    node.register_buffer("buf", torch.zeros(2))
+    node.buf = torch.ones(2)
+    assert torch.equal(node._buffers["buf"], torch.ones(2)) and "buf" not in node.__dict__
+    node.sub = nn.Linear(2, 2)
+    assert "sub" in node._modules
+    node.lower = nn.Parameter(torch.zeros(3))         # a parameter where a plain value was
+    assert "lower" in node._parameters and "lower" not in node.__dict__
+
+    net = random_net([3, 16, 16, 2], seed=5)
+    x = torch.zeros(1, 3)
+    bounded = BoundedModule(net, x)
+    ptb = PerturbationLpNorm(norm=float("inf"), x_L=x - 0.5, x_U=x + 0.5)
+    first = bounded.compute_bounds(x=(BoundedTensor(x, ptb),), method="CROWN")
+    again = bounded.compute_bounds(x=(BoundedTensor(x, ptb),), method="CROWN")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Bound, "__setattr__", nn.Module.__setattr__)
+        slow = BoundedModule(net, x).compute_bounds(x=(BoundedTensor(x, ptb),), method="CROWN")
+    for a, b, c in zip(first, again, slow):
+        assert torch.equal(a, b) and torch.equal(a, c)

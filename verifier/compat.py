@@ -38,6 +38,17 @@ edit site-packages:
    (in ``PerturbationSynonym``, for NLP models) is valid again since numpy 2.0, which
    requirements.txt asks for.
 
+9. Speed, not correctness: auto-LiRPA keeps each pass's bounds and A matrices as
+   attributes of its graph nodes, which are ``torch.nn.Module``s, and
+   ``Module.__setattr__`` checks every assignment against parameters, submodules and
+   buffers (``isinstance`` against ``Parameter``, whose metaclass makes that slow).
+   Branch and bound on ACAS Xu makes about 20,000 such assignments a second: 12% of
+   its time. A node attribute that already lives in the instance's ``__dict__`` and
+   gets a plain tensor, number, tuple, list, dict or None cannot be a parameter, a
+   submodule or a buffer (``Module`` keeps those out of ``__dict__``), so that one
+   assignment is done directly; everything else goes through ``Module.__setattr__``
+   as before.
+
 ``apply()`` is idempotent and is called by ``import verifier``.
 """
 from __future__ import annotations
@@ -165,6 +176,25 @@ def _let_alpha_learn() -> None:
     BoundRelu._relu_mask_alpha = staticmethod(_relu_mask_alpha)
 
 
+#: Value types a node attribute may get directly (see 9. above); exact types only, so
+#: ``Parameter`` (a ``Tensor`` subclass) and every ``Module`` never match.
+_PLAIN = frozenset({torch.Tensor, type(None), bool, int, float, str, tuple, list, dict})
+
+
+def _quick_node_attributes() -> None:
+    from auto_LiRPA.operators.base import Bound
+
+    module_setattr = torch.nn.Module.__setattr__
+
+    def __setattr__(self, name, value):
+        if type(value) in _PLAIN and name in self.__dict__:
+            object.__setattr__(self, name, value)
+        else:
+            module_setattr(self, name, value)
+
+    Bound.__setattr__ = __setattr__
+
+
 #: The numpy 1 module auto-LiRPA 0.3 imports ``isin`` from; numpy 2 made it private.
 ARRAYSETOPS = "numpy.lib.arraysetops"
 
@@ -204,4 +234,5 @@ def apply() -> None:
         importlib.import_module("auto_LiRPA")
     _default_to_dense_alpha()
     _let_alpha_learn()
+    _quick_node_attributes()
     _applied = True
