@@ -98,10 +98,9 @@ class Bounder:
         # every branch-and-bound round after alpha-CROWN at the root.
         self._alpha_module = None
         # The second relaxation's module (see ``bounds(..., second=True)``), made
-        # at its first use.
+        # at its first use, on a copy of the network of its own: sharing the
+        # first module's parameters breaks the first pass's autograd graph.
         self._second_module = None
-        # (on a copy of its own: sharing the first module's parameters breaks
-        # the first pass's autograd graph).
         self._make_second = lambda: BoundedModule(
             network.double_copy(), dummy, bound_opts={"relu": "zero-lb"}, device=self.device)
         # The ReLUs' inputs: their bounds are the intermediate bounds a box's
@@ -193,21 +192,21 @@ class Bounder:
                    else x[back] for x in out]
         return tuple(out)
 
+    def _lazy(self, attr, make):
+        if getattr(self, attr) is None:
+            with quiet():
+                setattr(self, attr, make())
+        return getattr(self, attr)
+
     @property
     def alpha_module(self):
         """The bounded module alpha-CROWN runs on (not ``module``; see ``__init__``)."""
-        if self._alpha_module is None:
-            with quiet():
-                self._alpha_module = self._make_module()
-        return self._alpha_module
+        return self._lazy("_alpha_module", self._make_module)
 
     @property
     def second_module(self):
         """The bounded module of ``bounds(..., second=True)``'s second pass."""
-        if self._second_module is None:
-            with quiet():
-                self._second_module = self._make_second()
-        return self._second_module
+        return self._lazy("_second_module", self._make_second)
 
     def _split(self, packed):
         """(B, 2, W) -> {node name: (lower (B, w), upper (B, w))}."""
