@@ -87,13 +87,11 @@ def _progress_bar(progress):
 
 
 def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
-                     branching: str = "smear", max_boxes: int = 2_000_000,
-                     hard_after: int | None = None) -> Outcome:
+                     branching: str = "smear", max_boxes: int = 2_000_000) -> Outcome:
     """``root_cert``, ``root_rcert`` (1, K): certified slacks of ``ctx.active`` on the
     whole box, with the margin used and with the rigorous margin. After
-    ``hard_after`` boxes the search turns hard (see the module's docstring)."""
+    ``HARD_AFTER`` boxes the search turns hard (see the module's docstring)."""
     dev = ctx.bounder.device
-    hard_after = HARD_AFTER if hard_after is None else hard_after
     base_lb, base_ub = ctx.proof_lb.to(dev), ctx.proof_ub.to(dev)
     free = ((base_ub - base_lb) > 0).nonzero().flatten()
     k = free.numel()
@@ -157,7 +155,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
 
             # Bound all children at once (two calls when some are scored through the
             # full gradient and some through the linear bounds; see the docstring).
-            hard = boxes >= hard_after
+            hard = boxes >= HARD_AFTER
             if use_grad and hard:
                 c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref,
                                                      second=True)
@@ -167,9 +165,6 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
                 if still.any():
                     g[still] = _bound(ctx, C, full_lo[still], full_hi[still], "full",
                                       new_ref[still])[2]
-                c_score = (c_hi - c_lo) * g[:, free]
-                c_score = torch.where(c_score.amax(1, keepdim=True) > 0,
-                                      c_score, (c_hi - c_lo) / root_width)
             elif use_grad:
                 full_grad = c_depth <= 2 * k if branching == "smear" \
                     else torch.ones_like(c_depth, dtype=torch.bool)
@@ -181,13 +176,13 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
                         c_cert[group], c_rcert[group], g[group], new_ref[group] = _bound(
                             ctx, C, full_lo[group], full_hi[group], how,
                             None if c_ref is None else c_ref[group])
-                c_score = (c_hi - c_lo) * g[:, free]
-                c_score = torch.where(c_score.amax(1, keepdim=True) > 0,
-                                      c_score, (c_hi - c_lo) / root_width)
             else:
                 c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref,
                                                      second=hard)
-                c_score = (c_hi - c_lo) / root_width
+            c_score = (c_hi - c_lo) / root_width
+            if use_grad:    # widest-first where the gradient is all zero
+                by_grad = (c_hi - c_lo) * g[:, free]
+                c_score = torch.where(by_grad.amax(1, keepdim=True) > 0, by_grad, c_score)
             # A parent's proof holds on its children. (NaN never proves: NaN > 0 is false.)
             c_cert = torch.maximum(c_cert, parent_cert)
             c_rcert = torch.maximum(c_rcert, parent_rcert)

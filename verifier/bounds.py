@@ -249,7 +249,7 @@ class Bounder:
         L, U = got[0], got[1]
         assert L.dtype == torch.float64 and (U is None or U.dtype == torch.float64)
         if second and self._pre:
-            ref = self._split(self._packed(B, module).clone())
+            ref = self._split(self._packed(B, module))
             module = self.second_module
             with quiet(), torch.no_grad(), float64_default():
                 lo, hi = lb.detach(), ub.detach()
