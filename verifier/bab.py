@@ -27,14 +27,20 @@ at every depth, tried too, chose such poor first cuts that phi1 on 1_4 went from
 After ``HARD_AFTER`` (2,000) boxes the search turns hard: every box is bounded
 twice, by CROWN and again from CROWN's bounds with the other lower line for
 unstable ReLUs (``Bounder.bounds(..., second=True)``: the tighter of the two,
-neuron by neuron), and the children that stay open are scored by the full
-gradient at every depth. Easy searches never get there and cost what they did;
-on the two ACAS Xu instances that no earlier version decided (phi2 on networks
-3_3 and 4_2, where the score margin falls to 0.001 on a thin slab of the input
-box), either change alone left them open after 90 s (linear scores stall with
-thousands of boxes at the same bound, because a dimension that only matters
-through the intermediate layers never gets cut; one relaxation alone stays too
-loose), and together they prove 3_3 in 25 s and 4_2 in 56 s (one thread).
+neuron by neuron); the children both passes leave open get alpha-CROWN with
+those ReLU-input bounds held fixed (only the output's slopes optimised, 5 steps:
+about four CROWN passes a box), and the children still open after that are
+scored by the full gradient at every depth. Easy searches never get there and
+cost what they did. On the two ACAS Xu instances that took longest (phi2 on
+networks 3_3 and 4_2, where the score margin falls to 0.001 on a thin slab of
+the input box) the linear scores stall (thousands of boxes at the same bound: a
+dimension that only matters through the intermediate layers never gets cut) and
+CROWN's relaxation stays too loose for boxes as large as the slab allows: with
+the two passes and the full gradient, 3_3 took 17,923 boxes and 25 s and 4_2
+63,045 boxes and 56 s (one thread); with alpha-CROWN added, 12,195 boxes and
+17 s, and 7,097 boxes and 10.6 s. On 2,678 boxes of 4_2 left open after 25 s
+of the search without it, alpha-CROWN proved 2,675 at 0.8 ms a box, where a
+CROWN pass from the same bounds (0.2 ms) proved 60.
 ``"widest"`` cuts the widest dimension relative to the original box: on the
 oracle suite the heuristics decide the same cases in similar time; on ACAS Xu the
 gradient is what makes proofs short (phi1 on network 1_1: 125 boxes and 2 s,
@@ -156,15 +162,16 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
             # Bound all children at once (two calls when some are scored through the
             # full gradient and some through the linear bounds; see the docstring).
             hard = boxes >= HARD_AFTER
-            if use_grad and hard:
+            if hard:
                 c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref,
                                                      second=True)
-                # The full gradient, only for the children that stay open.
-                g = torch.zeros_like(full_lo)
-                still = ~(torch.maximum(c_cert, parent_cert) > 0).all(1)
-                if still.any():
-                    g[still] = _bound(ctx, C, full_lo[still], full_hi[still], "full",
-                                      new_ref[still])[2]
+                _optimise(ctx, C, full_lo, full_hi, c_cert, c_rcert, parent_cert, new_ref)
+                if use_grad:    # the full gradient, only for the children still open
+                    g = torch.zeros_like(full_lo)
+                    still = ~(torch.maximum(c_cert, parent_cert) > 0).all(1)
+                    if still.any():
+                        g[still] = _bound(ctx, C, full_lo[still], full_hi[still], "full",
+                                          new_ref[still])[2]
             elif use_grad:
                 full_grad = c_depth <= 2 * k if branching == "smear" \
                     else torch.ones_like(c_depth, dtype=torch.bool)
@@ -177,8 +184,7 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
                             ctx, C, full_lo[group], full_hi[group], how,
                             None if c_ref is None else c_ref[group])
             else:
-                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref,
-                                                     second=hard)
+                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref)
             c_score = (c_hi - c_lo) / root_width
             if use_grad:    # widest-first where the gradient is all zero
                 by_grad = (c_hi - c_lo) * g[:, free]
@@ -229,14 +235,26 @@ def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
         bar.close()
 
 
-def _bound(ctx, C, lo, hi, how, reference=None, second=False):
+def _optimise(ctx, C, full_lo, full_hi, c_cert, c_rcert, parent_cert, ref):
+    """alpha-CROWN on the children still open, each box's ReLU-input bounds ``ref``
+    held fixed (``Bounder.bounds``); raises ``c_cert``, ``c_rcert`` in place."""
+    still = ~(torch.maximum(c_cert, parent_cert) > 0).all(1)
+    if ctx.bounder.intermediate_width == 0 or not still.any():
+        return
+    a_cert, a_rcert = _bound(ctx, C, full_lo[still], full_hi[still], None, ref[still],
+                             method="alpha-CROWN")[:2]
+    c_cert[still] = torch.maximum(c_cert[still], a_cert)
+    c_rcert[still] = torch.maximum(c_rcert[still], a_rcert)
+
+
+def _bound(ctx, C, lo, hi, how, reference=None, second=False, method="CROWN"):
     """Certified slacks ``(cert, rcert)`` (B, len(active)) of the boxes ``lo <= x <= hi``
     (full inputs); with ``how`` = "full" or "linear" the branching gradient
     |d cert / d box edge| (B, n), else None; and the bounds of the ReLUs' inputs on
     each box (``Bounder.bounds``), found from ``reference``, their parents' bounds."""
     if how == "full":
         lo, hi = lo.clone().requires_grad_(True), hi.clone().requires_grad_(True)
-    got = ctx.bounder.bounds(lo, hi, C, grad=how == "full", linear=how == "linear",
+    got = ctx.bounder.bounds(lo, hi, C, method=method, grad=how == "full", linear=how == "linear",
                              reference=reference, intermediate=True, second=second)
     err, mag = rounding.forward_error(ctx.network, lo.detach(), hi.detach())
     cert, rcert = ctx.prop.certify(got[0], err, mag, ctx.active)

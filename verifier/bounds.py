@@ -53,6 +53,7 @@ def float64_default():
         torch.set_default_dtype(saved)
 
 
+FIXED_STEPS = 5  # alpha-CROWN's steps when the intermediate bounds are given
 GROUP = 128     # boxes per auto-LiRPA call when they come with reference bounds
 
 
@@ -103,6 +104,12 @@ class Bounder:
         self._second_module = None
         self._make_second = lambda: BoundedModule(
             network.double_copy(), dummy, bound_opts={"relu": "zero-lb"}, device=self.device)
+        fixed_opts = {"optimize_bound_args": {"iteration": FIXED_STEPS, "lr_alpha": 0.5,
+                                              "keep_best": True, "init_alpha": False,
+                                              "early_stop_patience": FIXED_STEPS + 1}}
+        self._fixed_module = None
+        self._make_fixed = lambda: BoundedModule(
+            network.double_copy(), dummy, bound_opts=fixed_opts, device=self.device)
         # The ReLUs' inputs: their bounds are the intermediate bounds a box's
         # children may start from (``bounds(..., reference=...)``).
         pre = [relu.inputs[0] for relu in self.module.relus]
@@ -151,6 +158,15 @@ class Bounder:
         at the cost of one more CROWN pass, where a second CROWN pass proves none.
         Both lines are valid lower bounds of the ReLU, so this is as sound as CROWN.
         Gradients (``grad``) and the linear bound (``linear``) are the first pass's.
+
+        With ``method="alpha-CROWN"`` and a ``reference``, the ReLUs' input bounds are
+        held at ``reference`` (it must hold on each box: bounds found for that box
+        or a box around it) and only the output's slopes are optimised,
+        ``FIXED_STEPS`` steps from CROWN's own relaxation for those bounds (a module
+        of its own; we start its slopes ourselves, from ``reference``, where
+        auto-LiRPA would first run a CROWN pass from scratch that costs more than
+        the steps). As sound as CROWN for any slopes in [0, 1], and never looser
+        than CROWN from the same ReLU-input bounds (it keeps the best step).
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -208,6 +224,11 @@ class Bounder:
         """The bounded module of ``bounds(..., second=True)``'s second pass."""
         return self._lazy("_second_module", self._make_second)
 
+    @property
+    def fixed_module(self):
+        """The bounded module of alpha-CROWN with given intermediate bounds."""
+        return self._lazy("_fixed_module", self._make_fixed)
+
     def _split(self, packed):
         """(B, 2, W) -> {node name: (lower (B, w), upper (B, w))}."""
         out, at = {}, 0
@@ -231,6 +252,11 @@ class Bounder:
                 intermediate=False, second=False):
         B = lb.shape[0]
         module = self.alpha_module if method == "alpha-CROWN" else self.module
+        fixed = method == "alpha-CROWN" and reference is not None
+        if fixed and not self._pre:     # no ReLU: nothing to optimise
+            fixed, method, module = False, "CROWN", self.module
+        if fixed:
+            module = self.fixed_module
         ptb = PerturbationLpNorm(norm=float("inf"), x_L=lb, x_U=ub)
         x = BoundedTensor((lb + ub) / 2, ptb)
         Cb = C.unsqueeze(0).expand(B, -1, -1)
@@ -240,10 +266,16 @@ class Bounder:
         if linear:  # the input's A matrix of the output's lower bound
             out, inp = module.output_name[0], module.input_name[0]
             extra = {"return_A": True, "needed_A_dict": {out: [inp]}}
-        if reference is not None and self._pre:
+        if fixed:
+            extra["intermediate_layer_bounds"] = {k: list(v) for k, v in self._split(reference).items()}
+        elif reference is not None and self._pre:
             ref = self._split(reference)
             extra.update(reference_bounds=ref, aux_reference_bounds=ref)
         with quiet(), grad_mode, float64_default():
+            if fixed:
+                with torch.no_grad():
+                    module.init_slope((x,), method="backward", c=Cb, bound_upper=False,
+                                      intermediate_layer_bounds=extra["intermediate_layer_bounds"])
             got = module.compute_bounds(x=(x,), C=Cb, method=method, bound_lower=True,
                                         bound_upper=upper, **extra)
         L, U = got[0], got[1]
