@@ -110,6 +110,15 @@ def test_children_bounded_from_their_parents_bounds_are_sound_and_no_looser(seed
     assert (pre <= inter[:, 1, :40].unsqueeze(1) + 1e-9).all()
 
 
+def _points_and_corners(lo, hi, n):
+    """(B, n + 2^d, d): n uniform points in each box lo <= x <= hi, then its corners."""
+    d = lo.shape[1]
+    x = lo.unsqueeze(1) + torch.rand(lo.shape[0], n, d, dtype=torch.float64) * (hi - lo).unsqueeze(1)
+    corners = torch.stack([torch.where(torch.tensor([(c >> i) & 1 for i in range(d)], dtype=torch.bool),
+                                       hi, lo) for c in range(2 ** d)], 1)
+    return torch.cat([x, corners], 1)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_second_relaxation_is_sound_and_never_looser(seed):
     """``Bounder.bounds(..., second=True)``: a second CROWN pass with every unstable
@@ -133,10 +142,7 @@ def test_the_second_relaxation_is_sound_and_never_looser(seed):
     # (auto-LiRPA intersects as max(ref, l) - l + l: exact up to float64 rounding)
     assert (in2[:, 0] >= in1[:, 0] - 1e-12).all() and (in2[:, 1] <= in1[:, 1] + 1e-12).all()
     assert ((in2[:, 0] > in1[:, 0] + 1e-6) | (in2[:, 1] < in1[:, 1] - 1e-6)).any()
-    x = lo.unsqueeze(1) + torch.rand(n, 300, 3, dtype=torch.float64) * (hi - lo).unsqueeze(1)
-    corners = torch.stack([torch.where(torch.tensor([(c >> d) & 1 for d in range(3)], dtype=torch.bool),
-                                       hi, lo) for c in range(8)], 1)
-    x = torch.cat([x, corners], 1)
+    x = _points_and_corners(lo, hi, 300)
     with torch.no_grad():
         y = net.double()(x) @ C.T
         pre = torch.cat([net.double()[0](x), net.double()[:3](x), net.double()[:5](x)], -1)
@@ -175,10 +181,7 @@ def test_alpha_with_the_intermediate_bounds_held_is_sound_and_tighter(seed):
     assert torch.equal(ref, held) and torch.equal(inter, held)
     assert (L_alpha >= L_crown - 1e-9).all()
     assert (L_alpha > L_crown + 1e-4).float().mean() > 0.2
-    x = lo.unsqueeze(1) + torch.rand(n, 300, 3, dtype=torch.float64) * (hi - lo).unsqueeze(1)
-    corners = torch.stack([torch.where(torch.tensor([(c >> d) & 1 for d in range(3)], dtype=torch.bool),
-                                       hi, lo) for c in range(8)], 1)
-    x = torch.cat([x, corners], 1)
+    x = _points_and_corners(lo, hi, 300)
     with torch.no_grad():
         y = net.double()(x) @ C.T
     assert (y >= L_alpha.unsqueeze(1) - 1e-9).all()

@@ -251,12 +251,11 @@ class Bounder:
     def _bounds(self, lb, ub, C, method, upper, grad, linear=False, reference=None,
                 intermediate=False, second=False):
         B = lb.shape[0]
-        module = self.alpha_module if method == "alpha-CROWN" else self.module
         fixed = method == "alpha-CROWN" and reference is not None
         if fixed and not self._pre:     # no ReLU: nothing to optimise
-            fixed, method, module = False, "CROWN", self.module
-        if fixed:
-            module = self.fixed_module
+            fixed, method = False, "CROWN"
+        module = self.fixed_module if fixed \
+            else self.alpha_module if method == "alpha-CROWN" else self.module
         ptb = PerturbationLpNorm(norm=float("inf"), x_L=lb, x_U=ub)
         x = BoundedTensor((lb + ub) / 2, ptb)
         Cb = C.unsqueeze(0).expand(B, -1, -1)
