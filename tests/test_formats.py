@@ -234,6 +234,23 @@ def test_cli_answers_in_vnncomp_words(tmp_path):
     assert ok2.returncode == 0 and ok2.stdout.splitlines()[-1] == "unsat" and ok2.stderr == ""
     missing = run(tmp_path / "none.nnet", holds)
     assert missing.returncode == 2 and "not found" in missing.stdout
+    no_threads = run(net, holds, "--threads", "0")
+    assert no_threads.returncode == 2 and "--threads must be at least 1" in no_threads.stdout
+
+
+def test_cli_runs_with_the_threads_asked_for_and_gives_them_back(tmp_path, monkeypatch):
+    from verifier import __main__ as cli
+
+    net = small_nnet(tmp_path)
+    holds = tmp_path / "holds.vnnlib"
+    holds.write_text(VNNLIB_HEAD + "(assert (>= Y_0 100.0))\n")
+    seen = []
+    real_run = cli.run
+    monkeypatch.setattr(cli, "run", lambda *a: seen.append(torch.get_num_threads()) or real_run(*a))
+    before = torch.get_num_threads()
+    assert cli.main([str(net), str(holds), "--timeout", "20"]) == 0
+    assert cli.main([str(net), str(holds), "--timeout", "20", "--threads", "2"]) == 0
+    assert seen == [1, 2] and torch.get_num_threads() == before
 
 
 def test_acas_xu_phi1_is_proved_and_phi2_refuted_on_the_shipped_network():
