@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from milp_oracle import output_range
@@ -189,6 +190,32 @@ def test_alpha_with_the_intermediate_bounds_held_is_sound_and_tighter(seed):
     one = torch.cat([bounder.bounds(lo[i:i + 1], hi[i:i + 1], C, method="alpha-CROWN",
                                     reference=ref[i:i + 1])[0] for i in range(5)])
     torch.testing.assert_close(one, L_alpha[:5], rtol=0, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=3, max_size=6), n_rows=st.integers(1, 4),
+       width=st.sampled_from([1e-3, 0.05, 0.5, 2.0]), seed=st.integers(0, 2 ** 16))
+def test_alpha_with_the_intermediate_bounds_held_holds_on_any_network(sizes, n_rows, width, seed):
+    """The same as above, with hypothesis choosing the layers (one to four hidden
+    layers of 1 to 12 neurons), the boxes' width and the rows of C: the bounds
+    hold at sampled points and corners, and are never looser than CROWN's from
+    the same ReLU-input bounds."""
+    g = torch.Generator().manual_seed(seed)
+    net = mlp(sizes, seed=seed)
+    bounder = network_mod.cached(net).bounder()
+    n_in = sizes[0]
+    lo = torch.rand(16, n_in, generator=g, dtype=torch.float64) * 2 - 1
+    hi = lo + torch.rand(16, n_in, generator=g, dtype=torch.float64) * width
+    C = torch.randn(n_rows, sizes[-1], generator=g, dtype=torch.float64)
+    _, _, parents = bounder.bounds(lo, hi, C, intermediate=True, second=True)
+    L_crown, _, ref = bounder.bounds(lo, hi, C, reference=parents, intermediate=True)
+    L_alpha, _ = bounder.bounds(lo, hi, C, method="alpha-CROWN", reference=ref)
+    assert (L_alpha >= L_crown - 1e-9).all()
+    x = _points_and_corners(lo, hi, 200) if n_in <= 8 else \
+        lo.unsqueeze(1) + torch.rand(16, 200, n_in, dtype=torch.float64) * (hi - lo).unsqueeze(1)
+    with torch.no_grad():
+        y = net.double()(x) @ C.T
+    assert (y >= L_alpha.unsqueeze(1) - 1e-9).all()
 
 
 @pytest.mark.parametrize("branching", ["smear", "widest"])
