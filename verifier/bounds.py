@@ -71,6 +71,14 @@ def _by_unstable(reference: torch.Tensor) -> torch.Tensor:
     return order
 
 
+def _alpha_opts(steps: int, **more) -> dict:
+    """auto-LiRPA's bound options for alpha-CROWN with ``steps`` steps. Early-stop
+    patience beyond the step count: auto-LiRPA prints (to stdout) whenever it
+    stops early, and so few steps are cheap anyway."""
+    return {"optimize_bound_args": {"iteration": steps, "lr_alpha": 0.5, "keep_best": True,
+                                    "early_stop_patience": steps + 1, **more}}
+
+
 class Bounder:
     def __init__(self, network, alpha_iterations: int = 20):
         self.network = network
@@ -83,11 +91,7 @@ class Bounder:
         self._box_cost = 8 * 4 * self.n_in * (sum(widths) + 1)
         core = network.double_copy()
         dummy = torch.zeros(1, self.n_in, dtype=torch.float64, device=self.device)
-        # early_stop_patience beyond the iteration count: auto-LiRPA prints (to
-        # stdout) whenever it stops early, and 20 iterations are cheap anyway.
-        opts = {"optimize_bound_args": {"iteration": alpha_iterations,
-                                        "lr_alpha": 0.5, "keep_best": True,
-                                        "early_stop_patience": alpha_iterations + 1}}
+        opts = _alpha_opts(alpha_iterations)
         self._make_module = lambda: BoundedModule(core, dummy, bound_opts=opts,
                                                   device=self.device)
         with quiet():
@@ -104,9 +108,7 @@ class Bounder:
         self._second_module = None
         self._make_second = lambda: BoundedModule(
             network.double_copy(), dummy, bound_opts={"relu": "zero-lb"}, device=self.device)
-        fixed_opts = {"optimize_bound_args": {"iteration": FIXED_STEPS, "lr_alpha": 0.5,
-                                              "keep_best": True, "init_alpha": False,
-                                              "early_stop_patience": FIXED_STEPS + 1}}
+        fixed_opts = _alpha_opts(FIXED_STEPS, init_alpha=False)   # we start the slopes
         self._fixed_module = None
         self._make_fixed = lambda: BoundedModule(
             network.double_copy(), dummy, bound_opts=fixed_opts, device=self.device)
