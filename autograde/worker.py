@@ -58,10 +58,18 @@ def run_status(job: Job, journal: object, report: phase.RunReport) -> tuple[str,
         notes.append(f"kernel died in {cells_with('kernel_died')[0]}")
     if cells_with("output_truncated"):
         notes.append(f"output cut in {', '.join(cells_with('output_truncated'))}")
+    failed_starts = [e for e in events if e.get("event") == "kernel_start_failed"]
+    errors = [str(e.get("message", ""))[:300] for e in events if e.get("event") == "error"]
+    if failed_starts and not errors:
+        notes.append(f"the kernel started on try {len(failed_starts) + 1} "
+                     f"(before: {str(failed_starts[0].get('message', ''))[:200]})")
+    notes += [f"the run failed: {message}" for message in errors]
     if cells_with("timeout") or cells_with("budget_spent") or report.killed:
         return "timeout", notes
     if cells_with("kernel_died"):
         return "kernel died", notes
+    if errors:
+        return "error", notes
     if not any(e.get("event") == "finished" for e in events):
         return "error", notes + ["the run ended without finishing its notebook"]
     return "ok", notes

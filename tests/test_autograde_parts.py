@@ -3,11 +3,14 @@ crafting submissions, releasing, and the sandbox the kernel runs in."""
 from __future__ import annotations
 
 import csv
+import json
 import os
+import time
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -132,8 +135,8 @@ def test_without_bubblewrap_grading_still_works_and_says_not_sandboxed(tmp_path,
     assert result.returncode == 0 and result.stderr == "", result.stderr
     with open(tmp_path / "out" / "grades.csv", newline="", encoding="utf-8") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert (float(rows["perfect"]["score"]), float(rows["blank"]["score"])) == (6.0, 0.0)
-    assert all("not sandboxed" in row["notes"] for row in rows.values())
+    assert (float(rows["perfect"]["score"]), float(rows["blank"]["score"])) == (6.0, 0.0), rows
+    assert all("not sandboxed" in row["notes"] for row in rows.values()), rows
 
 
 def test_python_module_leaves_the_working_directory_off_sys_path(tmp_path):
@@ -187,3 +190,74 @@ def test_a_grader_whose_python_the_sandbox_cannot_start_stops_before_grading(tmp
     assert result.returncode == 2, result.stdout + result.stderr
     assert "the run phase cannot start Python" in result.stdout + result.stderr
     assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+# A kernel that finds its shell port taken, as happens when another kernel started at the same
+# moment got the same free port (outside bubblewrap's own network): ipykernel exits at once.
+# `FAILS` says how many starts fail that way before one starts normally.
+_PORT_TAKEN_KERNEL = """
+import json, socket, sys
+from pathlib import Path
+count = Path(sys.argv[1])
+tries = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(tries))
+taken = None
+if tries <= FAILS:
+    info = json.loads(Path(sys.argv[3]).read_text())
+    taken = socket.socket()
+    taken.bind((info["ip"], info["shell_port"]))
+    taken.listen()
+sys.argv = [sys.argv[0], "-f", sys.argv[3]]
+from ipykernel import kernelapp
+kernelapp.launch_new_instance()
+"""
+
+
+_JOB = SimpleNamespace(limits=SimpleNamespace(cell_timeout=30, budget_seconds=60))  # what run_status reads
+
+
+def _port_taken_client(tmp_path: Path, fails: int, notebook, monkeypatch):
+    from autograde.run.execute import GuardedClient
+
+    spec = tmp_path / "jupyter" / "kernels" / "port-taken"
+    spec.mkdir(parents=True)
+    (tmp_path / "kernel.py").write_text(_PORT_TAKEN_KERNEL.replace("FAILS", str(fails)))
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, str(tmp_path / "kernel.py"), str(tmp_path / "tries"), "-f", "{connection_file}"],
+        "display_name": "port taken", "language": "python"}))
+    for name, folder in (("JUPYTER_PATH", "jupyter"), ("JUPYTER_RUNTIME_DIR", "runtime"),
+                         ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_CONFIG_DIR", "config")):
+        monkeypatch.setenv(name, str(tmp_path / folder))
+    return lambda: GuardedClient(notebook, kernel_name="port-taken", cell_timeout=60, startup_timeout=60,
+                                 shutdown_kernel="immediate", resources={"metadata": {"path": str(tmp_path)}})
+
+
+def test_a_kernel_that_finds_its_port_taken_is_started_again(tmp_path, monkeypatch):
+    """The run's kernel dies before its first cell twice (its port taken): the third start runs
+    the notebook, and the journal says what happened; the grader's row says it too."""
+    from autograde.run import runner
+    from autograde.run.sandbox import RunReport
+    from autograde.worker import run_status
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    events = runner.execute(_port_taken_client(tmp_path, 2, notebook, monkeypatch), time.monotonic() + 300)
+    assert [e["event"] for e in events] == ["kernel_start_failed", "kernel_start_failed"]
+    assert "Kernel died before replying" in events[0]["message"]
+    assert (tmp_path / "tries").read_text() == "3"
+    assert notebook.cells[0].outputs[0]["text"] == "42\n"
+    status, notes = run_status(_JOB, events + [{"event": "finished", "cell": -1}], RunReport(1.0, False, True))
+    assert status == "ok" and notes[0].startswith("the kernel started on try 3 (before: "), notes
+
+
+def test_a_kernel_that_never_starts_makes_the_row_an_error_that_says_why(tmp_path, monkeypatch):
+    from autograde.run import runner
+    from autograde.run.sandbox import RunReport
+    from autograde.worker import run_status
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    events = runner.execute(_port_taken_client(tmp_path, 5, notebook, monkeypatch), time.monotonic() + 300, starts=2)
+    assert [e["event"] for e in events] == ["kernel_start_failed", "kernel_start_failed", "error"]
+    assert events[-1]["message"].startswith("the kernel did not start: ")
+    assert notebook.cells[0].outputs == [] and (tmp_path / "tries").read_text() == "2"
+    status, notes = run_status(_JOB, events + [{"event": "finished", "cell": -1}], RunReport(1.0, False, True))
+    assert status == "error" and notes == [f"the run failed: {events[-1]['message']}"], notes

@@ -44,6 +44,7 @@ class GuardedClient(NotebookClient):
                                  "traceback": ["CellTimeoutError: the cell ran past its time limit"]}
         self.timeout_func = self._cell_limit
         self._stopped = ""
+        self.kernel_started = False  # True once the kernel has answered (see the runner's retries)
         self._output_bytes: dict[int, int] = {}
         self._truncated: set[int] = set()
 
@@ -51,6 +52,11 @@ class GuardedClient(NotebookClient):
         if not self.deadline:
             return self.cell_timeout
         return max(1, min(self.cell_timeout, int(self.deadline - time.monotonic())))
+
+    async def async_start_new_kernel_client(self):
+        client = await super().async_start_new_kernel_client()
+        self.kernel_started = True
+        return client
 
     async def async_execute_cell(self, cell: NotebookNode, cell_index: int, execution_count: int | None = None,
                                  store_history: bool = True) -> NotebookNode:

@@ -9,6 +9,7 @@ exporter cells wrote (see :mod:`autograde.run.export`).
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
 # jsonschema (under nbformat) imports its optional IRI format checker, rfc3987_syntax, which
 # builds a grammar for 0.7 s; notebooks have no IRI fields. Every submission pays this import
@@ -41,6 +43,37 @@ def write_kernelspec(folder: Path, confinement: dict) -> None:
     (spec_folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
 
 
+KERNEL_STARTS = 3  # tries to start the kernel before the run is given up as an error
+
+
+def execute(make_client: Callable[[], GuardedClient], deadline: float, starts: int = KERNEL_STARTS) -> list[dict]:
+    """Execute the notebook of the clients `make_client` returns; the journal's events.
+
+    A kernel that dies or stays silent before its first cell is started again, with new ports,
+    up to `starts` times while the run has time left: out of the sandbox's own network
+    namespace (``AUTOGRADE_SANDBOX=none``), two kernels starting at once can pick the same
+    free port, and the one that binds it second exits. Each failed start is a
+    ``kernel_start_failed`` event; once the kernel has started, a failure ends the run."""
+    events: list[dict] = []
+    for attempt in range(1, starts + 1):
+        client = make_client()
+        try:
+            client.execute()
+        except Exception:  # the kernel would not start, or nbclient failed: say so, keep what ran
+            message = traceback.format_exc().strip().splitlines()[-1][:500]
+            if client.kernel_started:
+                events += [*client.events, {"event": "error", "cell": -1, "message": message}]
+                return events
+            atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered when the start fails
+            events.append({"event": "kernel_start_failed", "cell": -1, "attempt": attempt, "message": message})
+            if attempt == starts or time.monotonic() >= deadline:
+                events.append({"event": "error", "cell": -1, "message": f"the kernel did not start: {message}"})
+                return events
+            continue
+        return events + client.events
+    return events
+
+
 def run(box: Path) -> None:
     started = time.monotonic()
     job = json.loads((box / "job.json").read_text(encoding="utf-8"))
@@ -49,18 +82,17 @@ def run(box: Path) -> None:
     write_kernelspec(jupyter, job["kernel"])
     os.environ.update({"JUPYTER_PATH": str(jupyter), "JUPYTER_DATA_DIR": str(jupyter / "data"),
                        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"), "JUPYTER_CONFIG_DIR": str(jupyter / "config")})
-    client = GuardedClient(notebook, kernel_name=KERNEL_NAME, cell_timeout=job["cell_timeout"],
-                           deadline=started + job["budget_seconds"], max_output_bytes=job["max_output_bytes"],
-                           startup_timeout=120, shutdown_kernel="immediate",
-                           resources={"metadata": {"path": str(box / job["cwd"])}})
-    try:
-        client.execute()
-    except Exception:  # the kernel would not start, or nbclient failed: say so, keep what ran
-        client.events.append({"event": "error", "cell": -1,
-                              "message": traceback.format_exc().strip().splitlines()[-1][:500]})
-    client.events.append({"event": "finished", "cell": -1, "seconds": round(time.monotonic() - started, 1)})
+    deadline = started + job["budget_seconds"]
+
+    def make_client() -> GuardedClient:
+        return GuardedClient(notebook, kernel_name=KERNEL_NAME, cell_timeout=job["cell_timeout"], deadline=deadline,
+                             max_output_bytes=job["max_output_bytes"], startup_timeout=120,
+                             shutdown_kernel="immediate", resources={"metadata": {"path": str(box / job["cwd"])}})
+
+    events = execute(make_client, deadline)
+    events.append({"event": "finished", "cell": -1, "seconds": round(time.monotonic() - started, 1)})
     nbformat.write(notebook, box / job["executed"])
-    (box / job["journal"]).write_text(json.dumps(client.events), encoding="utf-8")
+    (box / job["journal"]).write_text(json.dumps(events), encoding="utf-8")
 
 
 if __name__ == "__main__":
