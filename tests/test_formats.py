@@ -187,6 +187,20 @@ def test_vnnlib_2_reads_as_the_same_property_as_vnnlib_1(tmp_path):
     _same_property(prop1, prop2)
 
 
+def test_reading_vnnlib_leaves_no_exception_behind(tmp_path):
+    """The readers' compiled generators leave StopIteration as the exception being handled; an
+    error raised after reading a file (a student's cell) must not carry a chain of them."""
+    one, two = tmp_path / "one.vnnlib", tmp_path / "two.vnnlib"
+    one.write_text(VNNLIB_HEAD + "(assert (>= Y_0 3.0))\n")
+    two.write_text(VNNLIB2_HEAD + "(assert (>= Y[0] 3.0))\n")
+    for path in (one, two):
+        load_vnnlib(path, 2, 2)
+        assert sys.exc_info() == (None, None, None), (path.name, sys.exc_info())
+        with pytest.raises(ValueError) as raised:
+            raise ValueError("a later error")
+        assert raised.value.__context__ is None
+
+
 @pytest.mark.parametrize("body, pattern", [
     # the reader (vnnlib 1.0.2) splits one "and" of input bounds away from an "or" of
     # outputs: a case with no input bound, and one where every output is unsafe

@@ -257,6 +257,22 @@ def _vnnlib2():
     return module
 
 
+def _sealed(read, *args):
+    """``read(*args)``, run in a generator's frame of its own. The vnnlib readers are compiled
+    with mypyc, whose generators leave a finished StopIteration as the exception being handled
+    (``sys.exc_info()``) in the frame that called them; every later error there would then show
+    a chain of StopIteration in its traceback. A generator keeps its own exception state, which
+    goes with it."""
+    def frame():
+        yield read(*args)
+
+    sealed = frame()
+    try:
+        return next(sealed)
+    finally:
+        sealed.close()
+
+
 def _cases_v1(path, n_in: int, n_out: int) -> list:
     """``[(box, [(mat, rhs), ...]), ...]`` from a VNN-LIB 1.0 file (vnnlib 0.0.x)."""
     main = _vnnlib_module()
@@ -270,7 +286,7 @@ def _cases_v1(path, n_in: int, n_out: int) -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return read_vnnlib_simple(str(path), n_in, n_out)
+            return _sealed(read_vnnlib_simple, str(path), n_in, n_out)
         except Exception as e:
             raise FormatError(f"{Path(path).name}: not a VNN-LIB property the reader "
                               f"understands ({type(e).__name__}: {e})") from None
@@ -288,8 +304,8 @@ def _cases_v2(path, n_in: int, n_out: int) -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            query = v2.parse_query_file(str(path))
-            cases = importlib.import_module(v2.__name__ + ".compat").transform(query)
+            query = _sealed(v2.parse_query_file, str(path))
+            cases = _sealed(importlib.import_module(v2.__name__ + ".compat").transform, query)
         except Exception as e:
             raise FormatError(f"{name}: not a VNN-LIB 2.0 property the reader understands "
                               f"({type(e).__name__}: {e})") from None
