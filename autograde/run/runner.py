@@ -69,8 +69,8 @@ def execute(make_client: Callable[[], GuardedClient], deadline: float, starts: i
             if attempt == starts or time.monotonic() >= deadline:
                 events.append({"event": "error", "cell": -1, "message": f"the kernel did not start: {message}"})
                 return events
-            continue
-        return events + client.events
+        else:
+            return events + client.events
     return events
 
 
