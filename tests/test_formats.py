@@ -201,15 +201,27 @@ def test_reading_vnnlib_leaves_no_exception_behind(tmp_path):
         assert raised.value.__context__ is None
 
 
+def test_vnnlib_2_one_and_of_bounds_beside_an_or_of_outputs_is_one_case(tmp_path):
+    # the vnnlib package's own transform (1.0.2) split this into a case with no input bound and
+    # one where every output is unsafe; the kit combines the formula itself
+    p = tmp_path / "p.vnnlib"
+    p.write_text(VNNLIB2_HEAD.split("(assert")[0] +
+                 "(assert (and (<= X[0] 1.0) (>= X[0] -1.0) (<= X[1] 2.0) (>= X[1] -2.0)))\n"
+                 "(assert (or (<= Y[0] Y[1]) (>= Y[1] 3.0)))\n")
+    one = tmp_path / "one.vnnlib"
+    one.write_text(VNNLIB_HEAD + "(assert (or (<= Y_0 Y_1) (>= Y_1 3.0)))\n")
+    [(box2, prop2)] = load_vnnlib(p, 2, 2)
+    [(box1, prop1)] = load_vnnlib(one, 2, 2)
+    assert box1 == box2 == [(-1.0, 1.0), (-2.0, 2.0)]
+    _same_property(prop1, prop2)
+
+
 @pytest.mark.parametrize("body, pattern", [
-    # the reader (vnnlib 1.0.2) splits one "and" of input bounds away from an "or" of
-    # outputs: a case with no input bound, and one where every output is unsafe
-    ("(assert (and (<= X[0] 1.0) (>= X[0] -1.0) (<= X[1] 2.0) (>= X[1] -2.0)))\n"
-     "(assert (or (<= Y[0] Y[1]) (>= Y[1] 3.0)))\n", "unbounded"),
     ("(assert (<= X[0] 1.0))\n(assert (>= X[0] -1.0))\n(assert (<= Y[0] Y[1]))\n",
-     "unbounded"),
+     "X_1 has no lower bound"),
     ("(assert (<= X[0] 1.0))\n(assert (>= X[0] -1.0))\n(assert (<= X[1] 2.0))\n"
-     "(assert (>= X[1] -2.0))\n(assert (<= Y[0] 1))\n", "not a VNN-LIB 2.0 property"),
+     "(assert (>= X[1] -2.0))\n(assert (<= Y[0] 1))\n",
+     r"not a VNN-LIB 2.0 property the reader understands \(line 11: Type mismatch"),
 ])
 def test_vnnlib_2_files_the_reader_cannot_use_say_why(tmp_path, body, pattern):
     p = tmp_path / "bad.vnnlib"
@@ -311,7 +323,10 @@ def test_acas_xu_vnncomp_files_read_back_as_the_kit_instance(tmp_path):
                             torch.randn(128, 5, generator=gen) * 5])
         for box, spec in zip(boxes, specs):
             (got_box, got_prop), = load_vnnlib(spec, 5, 5)
-            assert got_box == box
+            # the file's decimals, read exactly, rounded outwards: the kit's floats or one step out
+            for (lo, hi), (got_lo, got_hi) in zip(box, got_box):
+                assert got_lo in (lo, np.nextafter(lo, -np.inf))
+                assert got_hi in (hi, np.nextafter(hi, np.inf))
             got = from_formula(got_prop, 5, softmax=False)
             for y in ys:
                 y = y[None]

@@ -5,17 +5,19 @@ or 2.0 when it starts with ``(vnnlib-version <2.0>)``). The last
 line printed is the answer in VNN-COMP's words: ``unsat`` (the property holds:
 its unsafe region is unreachable), ``sat`` (violated; the lines before it give
 the counterexample as ``(X_i value)`` and ``(Y_j value)``), ``timeout`` or
-``unknown``. Exit status: 0 unsat, 10 sat, 20 unknown, 30 timeout, 2 bad input.
+``unknown``. Exit status: 0 unsat, 10 sat, 20 unknown, 30 timeout, 2 bad input. A network or
+property the kit cannot read exactly is refused: one line ``error: ...`` naming the file and the
+construct (the node and operator, or the line of the property), exit status 2, no traceback.
+
+A ``sat`` is printed only for a counterexample that meets the property file's own constraints,
+read exactly, with the network's output at it. A file whose constraints can never all hold
+(an empty input box, a false constant) is ``unsat`` for any network.
 
 An ``.nnet`` file is read in its own normalised units, as VNN-COMP's ACAS Xu ONNX
 files are, so the same ``.vnnlib`` files apply to both.
 
-``--threads`` (default 1) is PyTorch's thread count for the run. On networks of
-ACAS Xu's size a second thread gains nothing, and when another process holds a
-core the threads wait on each other: phi2 on ACAS Xu 4_2 (2-core machine, wall
-time with about 3 s of start-up) took 14.3 s with one thread and 15.3 s with two
-on an idle machine; with the other core busy, 15.6 s with one thread, while two
-threads ran out of the 60 s budget.
+``--threads`` (default 1) is PyTorch's thread count for the run. On networks of ACAS Xu's size a
+second thread gains nothing, and when another process holds a core two threads wait on each other.
 """
 from __future__ import annotations
 
@@ -30,37 +32,63 @@ EXIT = {"unsat": 0, "sat": 10, "unknown": 20, "timeout": 30}
 
 
 def load_network(path: Path):
+    """The network in ``path``; ``FormatError`` when it cannot be read, whatever the reason."""
     from verifier import formats
 
-    if path.suffix == ".nnet":
-        return formats.load_nnet(path).net
-    if path.suffix == ".onnx":
-        return formats.load_onnx(path)
-    raise formats.FormatError(f"{path.name}: expected an .onnx or .nnet network")
+    if path.suffix not in (".nnet", ".onnx"):
+        raise formats.FormatError(f"{path.name}: expected an .onnx or .nnet network")
+    try:
+        return formats.load_nnet(path).net if path.suffix == ".nnet" else formats.load_onnx(path)
+    except formats.FormatError:
+        raise
+    except Exception as e:   # what the onnx package raises for a damaged file, say
+        raise formats.FormatError(f"{path.name}: not a network the kit can read "
+                                  f"({type(e).__name__}: {e})") from None
+
+
+def widths(net) -> tuple[int, int]:
+    """(inputs, outputs) of a loaded network: what the loader says, else its Linear layers."""
+    if hasattr(net, "n_inputs") and hasattr(net, "n_outputs"):
+        return int(net.n_inputs), int(net.n_outputs)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    return linears[0].in_features, linears[-1].out_features
 
 
 def run(net_path: Path, prop_path: Path, timeout: float) -> tuple[str, list]:
     """Returns ``(answer, lines)``: the VNN-COMP word and what to print before it."""
+    return run_instance(load_network(net_path), prop_path, timeout)
+
+
+def run_instance(net, prop_path: Path, timeout: float) -> tuple[str, list]:
+    """``run`` for a network already loaded (an ``nn.Module`` taking inputs of shape (1, n)).
+
+    A counterexample is reported only when the property file's own constraints, read exactly,
+    hold at it and at the network's output there: ``sat`` never rests on the rounding of a bound.
+    """
     from verifier import formats, verify
 
-    net = load_network(net_path)
-    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
-    n_in, n_out = linears[0].in_features, linears[-1].out_features
-    cases = formats.load_vnnlib(prop_path, n_in, n_out)
+    n_in, n_out = widths(net)
+    cases = formats.read_vnnlib(prop_path, n_in, n_out)
     deadline = time.monotonic() + timeout
     lines, answer = [], "unsat"
-    for k, (x_specs, prop) in enumerate(cases):
+    for k, case in enumerate(cases):
         left = deadline - time.monotonic()
         if left <= 0:
             return "timeout", lines
         share = left / (len(cases) - k)
         cexs = []
-        result = verify(net, x_specs, prop, cexs, timeout=share, progress=False)
+        result = verify(net, case.x_specs, case.prop, cexs, timeout=share, progress=False)
         lines.append(f"case {k + 1}/{len(cases)}: {result.verdict()}")
         if result == "fail":
             x = cexs[0].flatten()
             with torch.no_grad():
                 y = net(cexs[0]).flatten()
+            if not case.unsafe_at(x.double().tolist(), y.double().tolist()):
+                lines.append(f"case {k + 1}/{len(cases)}: the counterexample does not meet the "
+                             "file's constraints exactly (it lies on a bound the box rounds "
+                             "outwards, or on a strict one); not reported")
+                answer = "unknown"
+                continue
             lines += [f"{'(' if i == 0 else ' '}(X_{i} {v!r})" for i, v in
                       enumerate(x.double().tolist())]
             lines += [f" (Y_{j} {v!r}){')' if j == y.numel() - 1 else ''}" for j, v in
@@ -92,8 +120,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     try:
         answer, lines = run(args.network, args.property, args.timeout)
-    except (FormatError, ValueError, TypeError) as e:
-        print(f"error: {e}")
+    except (FormatError, ValueError, TypeError) as e:   # a refused file or network: one line
+        print("error: " + " ".join(str(e).split()))
         return 2
     finally:
         torch.set_num_threads(threads)

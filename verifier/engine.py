@@ -22,6 +22,7 @@ are float tensors in the network's dtype, on its device.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import time
@@ -34,6 +35,17 @@ from verifier.bounds import METHODS
 from verifier.result import VerificationResult
 
 ALPHA_MIN_FREE = 8      # alpha-CROWN at the root only for boxes wider than this
+
+
+def _any_grad_mode(fn):
+    """Run ``fn`` in PyTorch's default grad mode, whatever the caller's: students wrap cells in
+    ``torch.no_grad()``, ``torch.inference_mode()`` or ``set_grad_enabled(False)``, and the
+    attack and the search need gradients. The verdict is the same inside those as outside."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.inference_mode(False), torch.enable_grad():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 class _Ctx:
@@ -284,6 +296,7 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
                    counterexamples, boxes=out.boxes)
 
 
+@_any_grad_mode
 def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0,
            input_shape=None, method: str = "alpha-CROWN", branching: str = "smear",
            progress=None, seed: int = 0) -> VerificationResult:
@@ -318,6 +331,7 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
                 alpha=method == "alpha-CROWN")
 
 
+@_any_grad_mode
 def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: float = 30.0,
                       input_shape=None, branching: str = "smear", progress=None,
                       seed: int = 0) -> VerificationResult:
@@ -338,6 +352,7 @@ def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: flo
                 branching=branching, alpha=True)
 
 
+@_any_grad_mode
 def output_bounds(net, x_specs, method: str = "CROWN"):
     """Sound ``(lower, upper)`` bounds (1-D float64 tensors) on every output over the box.
 

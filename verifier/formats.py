@@ -8,21 +8,25 @@
   physical units into its ``x_specs``; ``NNet.to_physical`` reads outputs back.
 * ``load_onnx(path)``: an ONNX graph of Gemm / MatMul / Add / Sub / Mul / Div /
   Relu / Flatten nodes, read with the ``onnx`` package, as an ``nn.Sequential``.
-* ``load_vnnlib(path, n_in, n_out)``: a VNN-LIB property, read by the ``vnnlib``
-  package: VNN-LIB 1.0 (what VNN-COMP ships) by its 0.0.x line, VNN-LIB 2.0 (a file
-  that starts with ``(vnnlib-version <2.0>)``) by its 1.x line. Each case is a box
-  and the *unsafe* region of the outputs; ``verify`` gets the box and the negation
-  of that region, the property that must hold (built with ``verifier.Y``).
+* ``load_vnnlib(path, n_in, n_out)``: a VNN-LIB property as ``[(x_specs, property), ...]``,
+  one input box each and the property that must hold there (the negation of the file's unsafe
+  outputs, built with ``verifier.Y``); ``read_vnnlib`` gives the same cases with the file's own
+  constraints. VNN-LIB 1.0 (what VNN-COMP ships) is read by ``verifier.vnnlib_reader``; a
+  VNN-LIB 2.0 file (one that starts with ``(vnnlib-version <2.0>)``) is parsed by the
+  ``vnnlib`` package's 1.x line and its formula goes through the same combining code. What
+  cannot be read exactly (inputs constrained by more than bounds, say) is refused with
+  ``FormatError``, naming the line.
 
-The two ``vnnlib`` lines share one name, so one environment holds one of them as
-``vnnlib``. ``make setup`` installs 0.0.x as ``vnnlib`` and 1.x beside it, in
-``<prefix>/vnnlib2`` (``pip install --no-deps --target``); the 2.0 reader is taken
-from there, or from ``vnnlib`` itself where that is the 1.x line.
+The ``vnnlib`` package's two lines share one name, so one environment holds one of them as
+``vnnlib``. ``make setup`` installs 0.0.x as ``vnnlib`` (the tests compare the kit's reader
+with it on files of VNN-COMP's usual shape) and 1.x beside it, in ``<prefix>/vnnlib2`` (``pip
+install --no-deps --target``); the 2.0 parser is taken from there, or from ``vnnlib`` itself
+where that is the 1.x line.
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
+import json
 import re
 import sys
 import warnings
@@ -33,11 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from verifier.outputs import Y, all_of, any_of
-
-
-class FormatError(ValueError):
-    """A file that does not hold what its format says, with where and why."""
+from verifier import vnnlib_reader
+from verifier.vnnlib_reader import FormatError
 
 
 # -- NNet -----------------------------------------------------------------------
@@ -273,42 +274,17 @@ def _sealed(read, *args):
         sealed.close()
 
 
-def _cases_v1(path, n_in: int, n_out: int) -> list:
-    """``[(box, [(mat, rhs), ...]), ...]`` from a VNN-LIB 1.0 file (vnnlib 0.0.x)."""
-    main = _vnnlib_module()
-    if main is None or hasattr(main, "parse_query_file"):
-        raise FormatError(f"{Path(path).name}: reading a VNN-LIB 1.0 file needs the vnnlib "
-                          "0.0.x package (pip install vnnlib==0.0.1.post1); "
-                          + ("none is installed" if main is None else
-                             "the one installed is the 1.x line, which reads VNN-LIB 2.0 only"))
-    from vnnlib.compat import read_vnnlib_simple
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return _sealed(read_vnnlib_simple, str(path), n_in, n_out)
-        except Exception as e:
-            raise FormatError(f"{Path(path).name}: not a VNN-LIB property the reader "
-                              f"understands ({type(e).__name__}: {e})") from None
-
-
-def _sizes(definitions) -> int:
-    return sum(int(np.prod([int(d) for d in x.shape])) for x in definitions)
-
-
-def _cases_v2(path, n_in: int, n_out: int) -> list:
-    """The same from a VNN-LIB 2.0 file (vnnlib 1.x): one network, its inputs and
-    outputs of the network's sizes, every case with a bounded box."""
+def _query_v2(path, n_in: int, n_out: int):
+    """A VNN-LIB 2.0 file parsed by the vnnlib 1.x package: one network, of the right sizes."""
     v2 = _vnnlib2()
     name = Path(path).name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             query = _sealed(v2.parse_query_file, str(path))
-            cases = _sealed(importlib.import_module(v2.__name__ + ".compat").transform, query)
         except Exception as e:
             raise FormatError(f"{name}: not a VNN-LIB 2.0 property the reader understands "
-                              f"({type(e).__name__}: {e})") from None
+                              f"({_v2_problem(e)})") from None
     if len(query.networks) != 1:
         raise FormatError(f"{name}: declares {len(query.networks)} networks; "
                           "python -m verifier checks one")
@@ -317,43 +293,47 @@ def _cases_v2(path, n_in: int, n_out: int) -> list:
     if (got_in, got_out) != (n_in, n_out):
         raise FormatError(f"{name}: declares {got_in} inputs and {got_out} outputs, "
                           f"but the network has {n_in} and {n_out}")
-    out = []
-    for k, case in enumerate(cases, 1):
-        box = [tuple(b) for b in case.input_box]
-        if len(box) != n_in or not np.isfinite(np.asarray(box, float)).all():
-            raise FormatError(f"{name}: case {k} of the reader's answer leaves an input "
-                              "unbounded; give every input a lower and an upper bound "
-                              "(one assert per bound reads best)")
-        polytopes = [(p.coeff_matrix, p.rhs) for p in case.output_constraints]
-        if not polytopes or any(len(rhs) == 0 for _, rhs in polytopes):
-            # every output unsafe: what the reader answers when it misreads a file
-            # (an "and" of input bounds next to an "or" of outputs), never a property
-            raise FormatError(f"{name}: case {k} of the reader's answer has no output "
-                              "constraint; give each input bound its own assert and the "
-                              "unsafe outputs in one assert")
-        out.append((box, polytopes))
-    return out
+    return query
+
+
+def _v2_problem(error: Exception) -> str:
+    """The VNN-LIB 2.0 parser's complaint in one line: it reports a JSON list of errors."""
+    try:
+        report = json.loads(str(error))
+        first = report["errors"][0]
+        words = f"line {first['line']}: {first['message']}"
+        return words + (f"; {first['hint']}" if first.get("hint") else "")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def _sizes(definitions) -> int:
+    return sum(int(np.prod([int(d) for d in x.shape])) for x in definitions)
+
+
+def read_vnnlib(path, n_in: int, n_out: int) -> list[vnnlib_reader.Case]:
+    """The cases of a VNN-LIB file (see ``verifier.vnnlib_reader``): each an input box, the
+    file's own constraints behind it (``Case.unsafe_at`` checks a counterexample against them)
+    and the property that must hold there (``Case.prop``). No case: the file's constraints
+    cannot all hold, whatever the network (VNN-COMP's ``unsat``)."""
+    path = Path(path)
+    version = vnnlib_version(path)
+    if version == "2.0":
+        formula, _ = vnnlib_reader.from_query_v2(_query_v2(path, n_in, n_out), path.name)
+    elif version == "1.0":
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError as e:
+            raise FormatError(f"{path.name}: not a text file ({e.reason} at byte "
+                              f"{e.start})") from None
+        formula, _ = vnnlib_reader.parse_v1(text, path.name)
+    else:
+        raise FormatError(f"{path.name}: VNN-LIB version {version}; expected 1.0 or 2.0")
+    return vnnlib_reader.combine(formula, n_in, n_out, path.name)
 
 
 def load_vnnlib(path, n_in: int, n_out: int) -> list:
     """``[(x_specs, property), ...]``: each case's input box and the property that
-    must hold there (the negation of the file's unsafe output region)."""
-    version = vnnlib_version(path)
-    if version == "2.0":
-        cases = _cases_v2(path, n_in, n_out)
-    elif version == "1.0":
-        cases = _cases_v1(path, n_in, n_out)
-    else:
-        raise FormatError(f"{Path(path).name}: VNN-LIB version {version}; "
-                          "expected 1.0 or 2.0")
-    out = []
-    for box, unsafe in cases:
-        clauses = []
-        for mat, rhs in unsafe:   # unsafe: mat @ y <= rhs; safe: some row > rhs
-            mat, rhs = np.atleast_2d(np.asarray(mat, float)), np.asarray(rhs, float).ravel()
-            atoms = [sum(float(mat[j, i]) * Y[i] for i in range(n_out) if mat[j, i] != 0)
-                     > float(rhs[j]) for j in range(mat.shape[0])]
-            clauses.append(any_of(atoms) if len(atoms) > 1 else atoms[0])
-        x_specs = [(float(lo), float(hi)) for lo, hi in box]
-        out.append((x_specs, all_of(clauses) if len(clauses) > 1 else clauses[0]))
-    return out
+    must hold there (the negation of the file's unsafe output region); an empty list
+    when the file's constraints can never all hold."""
+    return [(case.x_specs, case.prop) for case in read_vnnlib(path, n_in, n_out)]

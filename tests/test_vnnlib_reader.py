@@ -1,0 +1,280 @@
+"""VNN-LIB properties read exactly or refused: the kit's own 1.0 reader and the combining step.
+
+Each test states a file and what the standard says it means: all asserts conjoined, disjunctions
+distributed over the common constraints, constants on either side, asserts in any order. A
+``sat`` from ``python -m verifier`` must come with a point that meets the file's constraints.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from verifier import __main__ as cli
+from verifier.formats import FormatError, load_vnnlib, read_vnnlib
+
+HEAD2 = "".join(f"(declare-const X_{i} Real)\n" for i in range(2)) + \
+    "".join(f"(declare-const Y_{j} Real)\n" for j in range(3)) + \
+    "(assert (>= X_0 -1.0))\n(assert (<= X_0 1.0))\n(assert (>= X_1 -1.0))\n(assert (<= X_1 1.0))\n"
+
+
+def affine_net(W, b) -> nn.Sequential:
+    """y = W x + b, float64 (no rounding to speak of): outputs known exactly."""
+    lin = nn.Linear(len(W[0]), len(W)).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor(W, dtype=torch.float64))
+        lin.bias.copy_(torch.tensor(b, dtype=torch.float64))
+    return nn.Sequential(lin)
+
+
+# y0 = x0, y1 = x1, y2 = x0 + x1 over [-1, 1]^2
+NET = affine_net([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [0.0, 0.0, 0.0])
+
+
+def answer(tmp_path, text, net=NET, timeout=20.0):
+    p = tmp_path / "p.vnnlib"
+    p.write_text(text)
+    return cli.run_instance(net, p, timeout)
+
+
+def test_a_common_assert_is_conjoined_with_each_disjunct_not_added_to_it(tmp_path):
+    # unsafe: y0 <= 0 and (y1 <= 5 or y2 <= 5): reachable (x = 0, 0); the vnnlib package read
+    # this as y0 + y1 <= 0 or y0 + y2 <= 0
+    text = HEAD2 + "(assert (<= Y_0 0))\n(assert (or (and (<= Y_1 5)) (and (<= Y_2 5))))\n"
+    word, lines = answer(tmp_path, text)
+    assert word == "sat", lines
+    [case] = read_vnnlib(tmp_path / "p.vnnlib", 2, 3)
+    assert len(case.terms) == 2 and all(len(outs) == 2 for _, outs in case.terms)
+    # and where the common assert cannot hold, the disjunction does not help
+    word, _ = answer(tmp_path, HEAD2 + "(assert (<= Y_0 -2))\n"
+                                       "(assert (or (and (<= Y_1 5)) (and (<= Y_2 5))))\n")
+    assert word == "unsat"
+
+
+def test_an_input_constraint_that_is_not_a_bound_is_refused_naming_its_line(tmp_path):
+    p = tmp_path / "p.vnnlib"
+    p.write_text(HEAD2 + "(assert (<= (+ X_0 X_1) 1))\n(assert (>= Y_2 1.5))\n")
+    with pytest.raises(FormatError, match=r"p.vnnlib, line 10: an input constraint over "
+                                          r"several inputs that the bounds do not imply"):
+        read_vnnlib(p, 2, 3)
+
+
+def test_an_input_constraint_the_bounds_imply_is_read(tmp_path):
+    # x0 + x1 <= 2 holds on the whole box; y2 >= 1.5 is reachable there
+    word, lines = answer(tmp_path, HEAD2 + "(assert (<= (+ X_0 X_1) 2))\n(assert (>= Y_2 1.5))\n")
+    assert word == "sat", lines
+
+
+@pytest.mark.parametrize("constant, expected", [("(assert (<= 0 1))", "unsat"),
+                                                ("(assert (<= 1 0))", "unsat"),
+                                                ("(assert (>= 1 0))", "sat")])
+def test_a_constant_assert_is_true_or_false_and_touches_no_other_row(tmp_path, constant, expected):
+    # unsafe y0 >= 2 alone is unreachable; the constant must not leak into that row
+    text = HEAD2 + constant + "\n(assert (>= Y_0 2))\n" if expected == "unsat" else \
+        HEAD2 + constant + "\n(assert (>= Y_0 0.5))\n"
+    word, lines = answer(tmp_path, text)
+    assert word == expected, lines
+
+
+def test_a_false_constant_makes_the_whole_file_unsat(tmp_path):
+    p = tmp_path / "p.vnnlib"
+    p.write_text(HEAD2 + "(assert (<= 1 0))\n(assert (>= Y_0 0))\n")
+    assert read_vnnlib(p, 2, 3) == [] and load_vnnlib(p, 2, 3) == []
+    assert cli.run_instance(NET, p, 10)[0] == "unsat"
+
+
+def test_a_file_with_no_output_constraint_is_violated_anywhere_in_its_box(tmp_path):
+    word, lines = answer(tmp_path, HEAD2)
+    assert word == "sat", lines
+    xs = [float(line.split()[1].rstrip(")")) for line in lines if "(X_" in line]
+    assert len(xs) == 2 and all(-1 <= x <= 1 for x in xs)
+
+
+def test_a_file_with_no_output_constraint_and_an_empty_box_is_unsat(tmp_path):
+    assert answer(tmp_path, HEAD2 + "(assert (>= X_0 2.0))\n")[0] == "unsat"
+
+
+def test_asserts_in_any_order_and_constants_on_either_side(tmp_path):
+    ordered = HEAD2 + "(assert (>= Y_2 1.5))\n"
+    shuffled = ("(declare-const Y_2 Real)\n(declare-const X_1 Real)\n(declare-const X_0 Real)\n"
+                "(assert (<= 1.5 Y_2))\n(declare-const Y_0 Real)\n(assert (<= -1 X_1))\n"
+                "(declare-const Y_1 Real)\n(assert (>= 1 X_0)) ; a comment\n"
+                "(assert (>= (- X_1) -1.0))\n(assert (<= (* -1 X_0) 1.0))\n")
+    cases = [read_vnnlib(_write(tmp_path, name, text), 2, 3)
+             for name, text in (("a.vnnlib", ordered), ("b.vnnlib", shuffled))]
+    assert [c.x_specs for c in cases[0]] == [c.x_specs for c in cases[1]] == \
+        [[(-1.0, 1.0), (-1.0, 1.0)]]
+    for x, y in (([0.8, 0.9], [0.8, 0.9, 1.7]), ([0.0, 0.0], [0, 0, 0])):
+        assert cases[0][0].unsafe_at(x, y) == cases[1][0].unsafe_at(x, y)
+
+
+def _write(folder, name, text):
+    p = folder / name
+    p.write_text(text)
+    return p
+
+
+def test_disjunctions_over_boxes_become_cases(tmp_path):
+    text = ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
+            "(assert (or (and (>= X_0 0) (<= X_0 1) (>= Y_0 0.5))\n"
+            "            (and (>= X_0 -1) (<= X_0 0) (<= Y_0 -2))))\n")
+    net = affine_net([[1.0]], [0.0])
+    p = _write(tmp_path, "p.vnnlib", text)
+    cases = read_vnnlib(p, 1, 1)
+    assert sorted(c.x_specs for c in cases) == [[(-1.0, 0.0)], [(0.0, 1.0)]]
+    assert cli.run_instance(net, p, 10)[0] == "sat"   # x0 in [0.5, 1]
+
+
+def test_strict_and_equal_comparisons_mean_what_they_say(tmp_path):
+    net = affine_net([[1.0]], [0.0])
+    head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n" \
+           "(assert (<= X_0 1))\n"
+    # y0 = x0 > 1 is unreachable on [0, 1]; y0 >= 1 is reached at x0 = 1 exactly
+    assert answer(tmp_path, head + "(assert (> Y_0 1))\n", net)[0] != "sat"
+    assert answer(tmp_path, head + "(assert (>= Y_0 1))\n", net)[0] == "sat"
+    assert answer(tmp_path, head + "(assert (= Y_0 0.25))\n", net)[0] == "sat"
+    assert answer(tmp_path, head + "(assert (= Y_0 2))\n", net)[0] == "unsat"
+
+
+def test_bounds_that_are_not_floats_are_rounded_outwards(tmp_path):
+    p = _write(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
+               "(assert (>= (* 3 X_0) 1))\n(assert (<= (* 3 X_0) 2))\n(assert (>= Y_0 5))\n")
+    [case] = read_vnnlib(p, 1, 1)
+    (lo, hi), = case.x_specs
+    from fractions import Fraction
+    assert Fraction(lo) <= Fraction(1, 3) and Fraction(hi) >= Fraction(2, 3)
+    # a point on the outward-rounded bound is not inside the file's region
+    assert not case.unsafe_at([lo], [6.0]) and case.unsafe_at([0.5], [6.0])
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= X_0 1))\n"
+     "(assert (>= Y_0 0))\n", r"X_0 has no lower bound"),
+    ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= X_0 1)\n",
+     r"line 3: '\(' never closed"),
+    ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= (* X_0 Y_0) 1))\n",
+     r"line 3: a product of two variables is not linear"),
+    ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= X_0 1))\n"
+     "(assert (>= X_0 0))\n(assert (<= (+ X_0 Y_0) 1))\n",
+     r"line 5: a constraint that mixes inputs and outputs"),
+    ("(declare-const X_0 Real)\n(assert (<= X_0 1))\n(assert (>= X_0 0))\n(assert (>= Y_0 1))\n",
+     r"line 4: Y_0 is never declared \(declare-const\)"),
+    ("(declare-const X_0 Real)\n(declare-const X_0 Real)\n", r"line 2: X_0 is declared twice"),
+    ("(declare-const X_0 Int)\n", r"line 1: X_0 is declared Int; expected Real"),
+    ("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(assert (<= X_0 1))\n"
+     "(assert (>= X_0 0))\n(assert (<= X_1 1))\n", r"line 5: X_1, but the network has 1 inputs"),
+    ("(declare-const X_0 Real)\n(check-sat)\n", r"line 2: \(check-sat ...\) is not part of "
+                                                r"VNN-LIB 1.0"),
+    ("(declare-const X_0 Real)\n(assert (<= X_0 1e400x))\n", r"line 2: expected a number or a "
+                                                              r"variable"),
+    ("(declare-const X_0 Real)\n(assert (<= X_0 (/ 1 0)))\n", r"line 2: division by zero"),
+])
+def test_what_cannot_be_read_exactly_is_refused_naming_where(tmp_path, text, pattern):
+    p = _write(tmp_path, "bad.vnnlib", text)
+    with pytest.raises(FormatError, match=pattern):
+        read_vnnlib(p, 1, 1)
+
+
+def test_the_cli_refuses_in_one_line_with_exit_status_2(tmp_path):
+    """A refused property or network: exit status 2, one ``error:`` line, nothing on stderr."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    net = _write(tmp_path, "n.nnet", SMALL_NNET)
+    bad_prop = _write(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
+                      "(declare-const Y_0 Real)\n(assert (<= (+ X_0 X_1) 1))\n(assert (<= X_0 1))\n"
+                      "(assert (>= X_0 0))\n(assert (<= X_1 1))\n(assert (>= X_1 0))\n")
+    not_onnx = _write(tmp_path, "n.onnx", "this is not an ONNX file")
+    good_prop = _write(tmp_path, "q.vnnlib", "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
+                       "(declare-const Y_0 Real)\n(assert (<= X_0 1))\n(assert (>= X_0 0))\n"
+                       "(assert (<= X_1 1))\n(assert (>= X_1 0))\n")
+    for network, prop, says in ((net, bad_prop, "p.vnnlib, line 4: an input constraint"),
+                                (not_onnx, good_prop, "n.onnx")):
+        done = subprocess.run([sys.executable, "-m", "verifier", str(network), str(prop)],
+                              cwd=root, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done
+        assert done.stderr == "" and done.stdout.count("\n") == 1, done
+        assert done.stdout.startswith("error: ") and says in done.stdout, done.stdout
+
+
+SMALL_NNET = """2,2,1,3,
+2,3,1,
+0,
+-1.0,-2.0,
+1.0,2.0,
+0.5,0.0,10.0,
+2.0,4.0,3.0,
+1.0,-1.0,
+0.5,0.5,
+-2.0,0.0,
+0.0,
+1.0,
+-0.5,
+1.0,-1.0,2.0,
+0.25,
+"""
+
+
+def _usual_shape(rng, n_in, n_out) -> str:
+    """A property as VNN-COMP writes them: input bounds, then one ``or`` of ``and``s of outputs."""
+    lines = [f"(declare-const X_{i} Real)" for i in range(n_in)] + \
+        [f"(declare-const Y_{j} Real)" for j in range(n_out)]
+    for i in range(n_in):
+        lo = round(rng.uniform(-1, 0), 3)
+        lines += [f"(assert (<= X_{i} {lo + round(rng.uniform(0, 1), 3)}))",
+                  f"(assert (>= X_{i} {lo}))"]
+    disjuncts = []
+    for _ in range(rng.randint(1, 4)):
+        atoms = []
+        for _ in range(rng.randint(1, 3)):
+            j, k = rng.sample(range(n_out), 2)
+            op = rng.choice(["<=", ">="])
+            atoms.append(f"({op} Y_{j} Y_{k})" if rng.random() < 0.5 else
+                         f"({op} Y_{j} {round(rng.uniform(-2, 2), 3)})")
+        disjuncts.append("(and " + " ".join(atoms) + ")")
+    lines.append("(assert (or " + " ".join(disjuncts) + "))")
+    return "\n".join(lines) + "\n"
+
+
+def test_files_of_vnncomp_shape_read_as_the_vnnlib_package_reads_them(tmp_path):
+    """On what the ``vnnlib`` 0.0.x reader was made for, both readers give the same boxes and
+    the same unsafe rows (up to order)."""
+    import random
+    import warnings
+
+    from vnnlib.compat import read_vnnlib_simple
+
+    rng = random.Random(7)
+    for k in range(40):
+        n_in, n_out = rng.randint(1, 4), rng.randint(2, 5)
+        p = _write(tmp_path, f"p{k}.vnnlib", _usual_shape(rng, n_in, n_out))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = read_vnnlib_simple(str(p), n_in, n_out)
+        ours = read_vnnlib(p, n_in, n_out)
+        assert len(theirs) == len(ours) == 1
+        (box, polytopes), case = theirs[0], ours[0]
+        # the same bounds, but for the last bit: theirs is the float nearest the file's decimal,
+        # ours the nearest float outside it (the box covers the file's)
+        for (lo, hi), (our_lo, our_hi) in zip(box, case.x_specs):
+            assert our_lo <= lo and our_hi >= hi
+            assert lo - our_lo <= np.spacing(abs(lo)) and our_hi - hi <= np.spacing(abs(hi))
+
+        def rows(mat, rhs):
+            return sorted(tuple(np.append(np.asarray(r, float), float(c)))
+                          for r, c in zip(np.atleast_2d(mat), np.ravel(rhs)))
+
+        def our_rows(outs):
+            out = []
+            for a in outs:
+                row = np.zeros(n_out)
+                for (_, j), c in a.lin.coef:
+                    row[j] = float(c)
+                out.append(tuple(np.append(row, -float(a.lin.const))))
+            return sorted(out)
+        assert sorted(rows(m, r) for m, r in polytopes) == \
+            sorted(our_rows(outs) for _, outs in case.terms), p.read_text()

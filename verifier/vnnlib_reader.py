@@ -1,0 +1,542 @@
+"""VNN-LIB properties, read exactly or refused.
+
+A VNN-LIB file describes the *unsafe* inputs and outputs of a network: every ``assert`` is
+conjoined, and the network violates the property when some input ``X`` meets the input
+constraints and its outputs ``Y = f(X)`` meet the output constraints (VNN-COMP's ``sat``).
+This module turns such a file into what ``verify`` checks: input boxes, and for each box the
+property that must hold there (the negation of the unsafe outputs).
+
+* ``parse_v1(text, name)``: the VNN-LIB 1.0 grammar (what VNN-COMP ships), read by this module:
+  ``(declare-const X_i Real)``, ``(declare-const Y_j Real)`` and ``(assert F)`` where ``F`` is
+  built from ``and``, ``or``, ``not``, ``true``, ``false`` and comparisons ``<= >= < > =`` of
+  linear terms (``+ - * /`` with numbers), in any order, with constants on either side.
+* ``from_query_v2(query, name)``: the formula of a VNN-LIB 2.0 file, as parsed by the ``vnnlib``
+  1.x package, in the same form.
+* ``combine(formula, n_in, n_out, name)``: the formula as *cases*. It is expanded into a
+  disjunction of conjunctions of atoms (each atom ``linear <= 0`` or ``linear < 0``); in each
+  conjunction, constant atoms are evaluated, one-variable input atoms become the bounds of a
+  box, other input atoms must follow from that box (``verify`` takes boxes, not polytopes) or
+  the file is refused naming their line, and output atoms are the unsafe region. Conjunctions
+  with the same box share a case.
+
+Everything a file can hold that this module cannot read exactly raises ``FormatError`` with the
+file and line: never a guess. Numbers are kept as exact fractions until the end; bounds that
+are not floats are rounded outwards (the box covers the file's), and ``Case.unsafe_at`` checks a
+counterexample against the file's own constraints exactly, so a ``sat`` never rests on rounding.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from verifier.outputs import Atom as OutAtom, Expr, Formula, Y, all_of, any_of
+
+#: The most conjunctions a file may expand to (a conjunction of disjunctions multiplies out).
+MAX_TERMS = 10_000
+
+
+class FormatError(ValueError):
+    """A file that does not hold what its format says, with where and why."""
+
+
+# -- formulas ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lin:
+    """``sum coef[v] * v + const`` over variables ``("X", i)`` / ``("Y", j)``, exact."""
+
+    coef: tuple  # ((var, Fraction), ...), sorted, no zeros
+    const: Fraction
+
+    @staticmethod
+    def of(coef: dict, const) -> "Lin":
+        return Lin(tuple(sorted((v, c) for v, c in coef.items() if c != 0)), Fraction(const))
+
+    def __add__(self, other: "Lin") -> "Lin":
+        coef = dict(self.coef)
+        for v, c in other.coef:
+            coef[v] = coef.get(v, 0) + c
+        return Lin.of(coef, self.const + other.const)
+
+    def scale(self, k: Fraction) -> "Lin":
+        return Lin.of({v: c * k for v, c in self.coef}, self.const * k)
+
+    def kinds(self) -> set:
+        return {v[0] for v, _ in self.coef}
+
+    def value(self, point: dict) -> Fraction:
+        """The exact value at ``point`` (var -> a number; floats are read exactly)."""
+        return self.const + sum((c * Fraction(point[v]) for v, c in self.coef), Fraction(0))
+
+
+@dataclass(frozen=True)
+class Cmp:
+    """``lin < 0`` (``strict``) or ``lin <= 0``; ``line`` is where the file states it (None
+    where the reader does not say)."""
+
+    lin: Lin
+    strict: bool
+    line: int
+
+    def holds(self, point: dict) -> bool:
+        v = self.lin.value(point)
+        return v < 0 if self.strict else v <= 0
+
+    def negated(self) -> "Cmp":
+        return Cmp(self.lin.scale(Fraction(-1)), not self.strict, self.line)
+
+
+@dataclass(frozen=True)
+class And:
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class Or:
+    parts: tuple
+
+
+TRUE, FALSE = And(()), Or(())
+
+
+def negate(f):
+    """``not f``, pushed down to the atoms."""
+    if isinstance(f, Cmp):
+        return f.negated()
+    if isinstance(f, And):
+        return Or(tuple(negate(p) for p in f.parts))
+    return And(tuple(negate(p) for p in f.parts))
+
+
+def dnf(f, name: str) -> list:
+    """``f`` as a list of conjunctions (each a list of ``Cmp``); [] is false, [[]] true."""
+    if isinstance(f, Cmp):
+        return [[f]]
+    if isinstance(f, Or):
+        terms = [t for p in f.parts for t in dnf(p, name)]
+    else:
+        terms = [[]]
+        for p in f.parts:
+            sub = dnf(p, name)
+            if len(terms) * len(sub) > MAX_TERMS:
+                raise FormatError(f"{name}: the property expands to more than {MAX_TERMS} "
+                                  "cases (an 'and' of several 'or's multiplies out); "
+                                  "split it into several files")
+            terms = [a + b for a in terms for b in sub]
+    if len(terms) > MAX_TERMS:
+        raise FormatError(f"{name}: the property expands to more than {MAX_TERMS} cases; "
+                          "split it into several files")
+    return terms
+
+
+# -- VNN-LIB 1.0 ---------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\s+|;[^\n]*|\(|\)|[^\s();]+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_VAR = re.compile(r"([XY])_(0|[1-9]\d*)")
+
+
+@dataclass
+class _List:
+    items: list
+    line: int
+
+
+@dataclass
+class _Sym:
+    text: str
+    line: int
+
+
+def _sexprs(text: str, name: str) -> list:
+    """The top-level S-expressions of ``text`` (comments dropped), with line numbers."""
+    stack, top, line, pos = [], [], 1, 0
+    for m in _TOKEN.finditer(text):
+        if m.start() != pos:
+            break
+        tok, pos = m.group(), m.end()
+        if tok == "(":
+            stack.append(_List([], line))
+        elif tok == ")":
+            if not stack:
+                raise FormatError(f"{name}, line {line}: ')' with no '(' before it")
+            done = stack.pop()
+            (stack[-1].items if stack else top).append(done)
+        elif not tok[0].isspace() and tok[0] != ";":
+            if not stack:
+                raise FormatError(f"{name}, line {line}: {tok[:40]!r} outside parentheses")
+            stack[-1].items.append(_Sym(tok, line))
+        line += tok.count("\n")
+    if pos != len(text):
+        raise FormatError(f"{name}, line {line}: unreadable text {text[pos:pos + 20]!r}")
+    if stack:
+        raise FormatError(f"{name}, line {stack[-1].line}: '(' never closed")
+    return top
+
+
+def _number(tok: str):
+    if _NUMBER.fullmatch(tok):
+        return Fraction(tok)
+    return None
+
+
+def _sum(terms: list) -> Lin:
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+def _product(factors: list, err) -> Lin:
+    """A product with at most one factor that is not a number (else ``err(what)`` is raised)."""
+    varying = [f for f in factors if f.coef]
+    if len(varying) > 1:
+        raise err("a product of two variables is not linear")
+    k = Fraction(1)
+    for f in factors:
+        if not f.coef:
+            k *= f.const
+    return (varying[0] if varying else Lin.of({}, 1)).scale(k)
+
+
+def _compare(op: str, diff: Lin, line):
+    """``a op b`` from ``diff = a - b``, as atoms ``lin <= 0`` / ``lin < 0``."""
+    below = Cmp(diff, op == "<", line)                          # a - b <= 0 (< 0)
+    above = Cmp(diff.scale(Fraction(-1)), op == ">", line)      # b - a <= 0 (< 0)
+    if op == "=":
+        return And((below, above))
+    return below if op in ("<=", "<") else above
+
+
+class _Reader:
+    def __init__(self, name: str):
+        self.name, self.declared = name, set()
+
+    def err(self, line: int, what: str) -> FormatError:
+        return FormatError(f"{self.name}, line {line}: {what}")
+
+    def command(self, node) -> list:
+        """A top-level form -> the formulas it asserts (none for a declaration)."""
+        if not isinstance(node, _List) or not node.items or not isinstance(node.items[0], _Sym):
+            raise self.err(node.line, "expected (declare-const ...) or (assert ...)")
+        head, args = node.items[0].text, node.items[1:]
+        if head == "declare-const":
+            if len(args) != 2 or not all(isinstance(a, _Sym) for a in args):
+                raise self.err(node.line, "expected (declare-const X_i Real) or "
+                               "(declare-const Y_j Real)")
+            var, sort = args[0].text, args[1].text
+            m = _VAR.fullmatch(var)
+            if not m:
+                raise self.err(node.line, f"the variable {var!r}: expected X_i (inputs) or "
+                               "Y_j (outputs), numbered from 0")
+            if sort != "Real":
+                raise self.err(node.line, f"{var} is declared {sort}; expected Real")
+            key = (m.group(1), int(m.group(2)))
+            if key in self.declared:
+                raise self.err(node.line, f"{var} is declared twice")
+            self.declared.add(key)
+            return []
+        if head == "assert":
+            if len(args) != 1:
+                raise self.err(node.line, f"assert takes one formula; got {len(args)}")
+            return [self.formula(args[0])]
+        raise self.err(node.line, f"({head} ...) is not part of VNN-LIB 1.0; expected "
+                       "declare-const or assert")
+
+    def formula(self, node):
+        if isinstance(node, _Sym):
+            if node.text in ("true", "false"):
+                return TRUE if node.text == "true" else FALSE
+            raise self.err(node.line, f"expected a formula; got {node.text!r}")
+        if not node.items or not isinstance(node.items[0], _Sym):
+            raise self.err(node.line, "expected a formula such as (<= X_0 1.5)")
+        head, args = node.items[0].text, node.items[1:]
+        if head in ("and", "or"):
+            parts = tuple(self.formula(a) for a in args)
+            return And(parts) if head == "and" else Or(parts)
+        if head == "not":
+            if len(args) != 1:
+                raise self.err(node.line, f"not takes one formula; got {len(args)}")
+            return negate(self.formula(args[0]))
+        if head in ("<=", ">=", "<", ">", "="):
+            if len(args) < 2:
+                raise self.err(node.line, f"({head} ...) compares at least two terms")
+            terms = [self.term(a) for a in args]
+            # SMT-LIB chains comparisons: (<= a b c) is a <= b and b <= c
+            parts = [_compare(head, a + b.scale(Fraction(-1)), node.line)
+                     for a, b in zip(terms, terms[1:])]
+            return parts[0] if len(parts) == 1 else And(tuple(parts))
+        raise self.err(node.line, f"({head} ...) is not a VNN-LIB 1.0 formula; expected "
+                       "and, or, not, <=, >=, <, >, =")
+
+    def term(self, node) -> Lin:
+        if isinstance(node, _Sym):
+            value = _number(node.text)
+            if value is not None:
+                return Lin.of({}, value)
+            m = _VAR.fullmatch(node.text)
+            if not m:
+                raise self.err(node.line, f"expected a number or a variable; got "
+                               f"{node.text[:40]!r}")
+            key = (m.group(1), int(m.group(2)))
+            if key not in self.declared:
+                raise self.err(node.line, f"{node.text} is never declared (declare-const)")
+            return Lin.of({key: Fraction(1)}, 0)
+        if not node.items or not isinstance(node.items[0], _Sym):
+            raise self.err(node.line, "expected a term such as (* 2.0 X_0)")
+        head, args = node.items[0].text, [self.term(a) for a in node.items[1:]]
+        if head == "+" and args:
+            return _sum(args)
+        if head == "-" and args:
+            if len(args) == 1:
+                return args[0].scale(Fraction(-1))
+            return _sum([args[0]] + [a.scale(Fraction(-1)) for a in args[1:]])
+        if head == "*" and args:
+            return _product(args, lambda what: self.err(node.line, what))
+        if head == "/" and len(args) >= 2:
+            if any(a.coef for a in args[1:]):
+                raise self.err(node.line, "division by a variable is not linear")
+            out = args[0]
+            for a in args[1:]:
+                if a.const == 0:
+                    raise self.err(node.line, "division by zero")
+                out = out.scale(1 / a.const)
+            return out
+        raise self.err(node.line, f"({head} ...) is not a linear term; expected +, -, * or / "
+                       "with numbers and variables")
+
+
+def parse_v1(text: str, name: str):
+    """The conjunction of a VNN-LIB 1.0 file's asserts, and the variables it declares."""
+    reader = _Reader(name)
+    nodes = _sexprs(text, name)
+    # declarations first, wherever they stand: a file that declares a variable after an assert
+    # that uses it means the same as one that declares it first
+    for node in nodes:
+        if _head(node) == "declare-const":
+            reader.command(node)
+    asserted = [f for node in nodes if _head(node) != "declare-const"
+                for f in reader.command(node)]
+    return And(tuple(asserted)), reader.declared
+
+
+def _head(node) -> str | None:
+    if isinstance(node, _List) and node.items and isinstance(node.items[0], _Sym):
+        return node.items[0].text
+    return None
+
+
+# -- VNN-LIB 2.0 (the vnnlib 1.x package's syntax tree) ------------------------------------
+
+def from_query_v2(query, name: str):
+    """The conjunction of the asserts of a parsed VNN-LIB 2.0 query (one network), with its
+    inputs and outputs numbered as the flattened tensors X and Y, and the declared variables."""
+    net = query.networks[0]
+    if len(net.hidden):
+        raise FormatError(f"{name}: declares hidden variables; python -m verifier reads "
+                          "constraints on inputs and outputs only")
+    offsets = {}
+    for kind, tensors in (("X", net.inputs), ("Y", net.outputs)):
+        start = 0
+        for t in tensors:
+            shape = [int(d) for d in t.shape]
+            offsets[t.name] = (kind, start, shape)
+            start += int(np.prod(shape)) if shape else 1
+    declared = {(kind, start + k) for kind, start, shape in offsets.values()
+                for k in range(int(np.prod(shape)) if shape else 1)}
+
+    def line_of(node):
+        line = getattr(node, "line", None)
+        if line:
+            return line
+        for child in node.children():
+            line = line_of(child)
+            if line:
+                return line
+        return None
+
+    def err(node, what):
+        return FormatError(f"{_at(name, line_of(node))}: {what}")
+
+    def term(node) -> Lin:
+        kind = type(node).__name__
+        if kind == "Literal":
+            value = _number(node.lexeme)
+            if value is None:
+                raise err(node, f"the number {node.lexeme!r} cannot be read exactly")
+            return Lin.of({}, value)
+        if kind in ("Float", "Int"):
+            return Lin.of({}, Fraction(node.value))
+        if kind == "Var":
+            if node.name not in offsets:
+                raise err(node, f"{node.name} is not an input or output of the network")
+            kind_, start, shape = offsets[node.name]
+            index = [int(i) for i in node.indices]
+            if len(index) != len(shape) or any(not 0 <= i < d for i, d in zip(index, shape)):
+                raise err(node, f"{node.name}{index} is outside its shape {shape}")
+            flat = int(np.ravel_multi_index(index, shape)) if shape else 0
+            return Lin.of({(kind_, start + flat): Fraction(1)}, 0)
+        if kind == "Negate":
+            return term(node.expr).scale(Fraction(-1))
+        if kind == "Plus":
+            return _sum([term(a) for a in node.args])
+        if kind == "Minus":
+            rest = [term(a) for a in node.rest]
+            if not rest:
+                return term(node.head).scale(Fraction(-1))
+            return _sum([term(node.head)] + [a.scale(Fraction(-1)) for a in rest])
+        if kind == "Multiply":
+            return _product([term(a) for a in node.args], lambda what: err(node, what))
+        raise err(node, f"the term {node} is not linear arithmetic the kit reads")
+
+    def formula(node):
+        kind = type(node).__name__
+        if kind in ("And", "Or"):
+            parts = tuple(formula(a) for a in node.args)
+            return And(parts) if kind == "And" else Or(parts)
+        ops = {"LessEqual": "<=", "LessThan": "<", "GreaterEqual": ">=", "GreaterThan": ">",
+               "Equal": "=", "NotEqual": "!="}
+        if kind in ops:
+            diff = term(node.lhs) + term(node.rhs).scale(Fraction(-1))
+            line = line_of(node)
+            if ops[kind] == "!=":
+                return Or((Cmp(diff, True, line), Cmp(diff.scale(Fraction(-1)), True, line)))
+            return _compare(ops[kind], diff, line)
+        raise err(node, f"the formula {node} is not one the kit reads (and, or, comparisons)")
+
+    return And(tuple(formula(a.expr) for a in query.assertions)), declared
+
+
+# -- cases ---------------------------------------------------------------------------------
+
+def _floor_float(q: Fraction) -> float:
+    """The largest float <= q."""
+    f = float(q)
+    return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
+
+
+def _ceil_float(q: Fraction) -> float:
+    """The smallest float >= q."""
+    f = float(q)
+    return f if Fraction(f) >= q else float(np.nextafter(f, np.inf))
+
+
+@dataclass
+class Case:
+    """One input box and the unsafe output regions there.
+
+    ``terms``: the conjunctions of the file behind this case, each ``(inputs, outputs)``: the
+    input atoms (bounds and implied constraints, exactly as the file gives them) and the
+    output atoms. The case is violated at x when some term's atoms all hold at x and f(x).
+    """
+
+    x_specs: list                      # [(lb, ub), ...] floats, covering every term's box
+    terms: list = field(default_factory=list)
+
+    @property
+    def prop(self) -> Formula:
+        """What must hold on the box: no term's output atoms all hold (``verifier.Y`` form)."""
+        clauses = []
+        for _, outs in self.terms:
+            if not outs:   # no output constraint: every output is unsafe, nothing holds
+                return (Y[0] >= 0) & (Y[0] < 0)
+            atoms = [_safe_atom(a) for a in outs]
+            clauses.append(atoms[0] if len(atoms) == 1 else any_of(atoms))
+        return clauses[0] if len(clauses) == 1 else all_of(clauses)
+
+    def unsafe_at(self, x, y) -> bool:
+        """Do the file's own constraints, read exactly, hold at input x and output y?"""
+        point = {("X", i): float(v) for i, v in enumerate(np.ravel(x))}
+        point.update({("Y", j): float(v) for j, v in enumerate(np.ravel(y))})
+        if not all(np.isfinite(list(point.values()))):
+            return False
+        return any(all(a.holds(point) for a in ins + outs) for ins, outs in self.terms)
+
+
+def _safe_atom(a: Cmp) -> OutAtom:
+    """Unsafe ``lin <= 0`` (``lin < 0``) -> the property ``lin > 0`` (``lin >= 0``)."""
+    coef = {i: float(c) for (_, i), c in a.lin.coef}
+    return OutAtom(Expr(coef, float(a.lin.const)), strict=not a.strict)
+
+
+def combine(formula, n_in: int, n_out: int, name: str) -> list:
+    """The cases of the unsafe ``formula`` for a network of ``n_in`` inputs, ``n_out`` outputs.
+
+    A variable the formula uses beyond the network's sizes is refused; one only declared is not
+    (VNN-COMP files declare every output, used or not)."""
+    cases: dict = {}
+    for term in dnf(formula, name):
+        got = _term(term, n_in, n_out, name)
+        if got is None:   # this conjunction can never hold
+            continue
+        box, ins, outs = got
+        case = cases.setdefault(tuple(box), Case([(lo, hi) for lo, hi in box]))
+        case.terms.append((ins, outs))
+    return list(cases.values())
+
+
+def _at(name: str, line) -> str:
+    return f"{name}, line {line}" if line else name
+
+
+def _term(atoms: list, n_in: int, n_out: int, name: str):
+    """``(box, input atoms, output atoms)`` of one conjunction, or None when it is empty."""
+    lo = [None] * n_in   # (Fraction, strict) per input
+    hi = [None] * n_in
+    ins, outs, other = [], [], []
+    for a in atoms:
+        kinds = a.lin.kinds()
+        if not kinds:
+            if not a.holds({}):
+                return None
+            continue
+        if kinds == {"X", "Y"}:
+            raise FormatError(f"{_at(name, a.line)}: a constraint that mixes inputs and "
+                              "outputs is not supported (inputs take bounds, outputs "
+                              "linear constraints)")
+        if kinds == {"Y"}:
+            outs.append(a)
+            continue
+        ins.append(a)
+        if len(a.lin.coef) > 1:
+            other.append(a)
+            continue
+        ((_, i), c), = a.lin.coef
+        if i >= n_in:
+            raise FormatError(f"{_at(name, a.line)}: X_{i}, but the network has {n_in} inputs")
+        t = -a.lin.const / c   # c * x + const <= 0  <=>  x <= t (c > 0), x >= t (c < 0)
+        side = hi if c > 0 else lo
+        old = side[i]
+        tighter = old is None or (t < old[0] if c > 0 else t > old[0])
+        if tighter or (t == old[0] and a.strict):
+            side[i] = (t, a.strict)
+    for a in outs:
+        for (_, j), _ in a.lin.coef:
+            if j >= n_out:
+                raise FormatError(f"{_at(name, a.line)}: Y_{j}, but the network has {n_out} "
+                                  "outputs")
+    for i in range(n_in):
+        if lo[i] is not None and hi[i] is not None:
+            (l, ls), (h, hs) = lo[i], hi[i]
+            if l > h or (l == h and (ls or hs)):
+                return None   # no input meets these bounds
+    missing = [i for i in range(n_in) if lo[i] is None or hi[i] is None]
+    if missing:
+        i = missing[0]
+        side = "lower" if lo[i] is None else "upper"
+        raise FormatError(f"{name}: X_{i} has no {side} bound (in at least one case of the "
+                          "property); verify() needs a bounded box for every input")
+    for a in other:
+        # implied by the box when its largest value there is still <= 0 (< 0)
+        top = a.lin.const + sum((c * (hi[i][0] if c > 0 else lo[i][0])
+                                 for (_, i), c in a.lin.coef), Fraction(0))
+        if not (top < 0 if a.strict else top <= 0):
+            raise FormatError(f"{_at(name, a.line)}: an input constraint over several "
+                              "inputs that the bounds do not imply; verify() takes boxes "
+                              "(one lower and one upper bound per input), not polytopes")
+    box = [(_floor_float(lo[i][0]), _ceil_float(hi[i][0])) for i in range(n_in)]
+    return box, ins, outs
