@@ -26,7 +26,7 @@ counterexample against the file's own constraints exactly, so a ``sat`` never re
 """
 from __future__ import annotations
 
-import itertools
+import functools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -45,32 +45,51 @@ class FormatError(ValueError):
 
 # -- formulas ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class Lin:
-    """``sum coef[v] * v + const`` over variables ``("X", i)`` / ``("Y", j)``, exact."""
+    """``sum coef[v] * v + const`` over variables ``("X", i)`` / ``("Y", j)``, exact: ``coef``
+    maps each variable with a non-zero coefficient to a ``Fraction``."""
 
-    coef: tuple  # ((var, Fraction), ...), sorted, no zeros
-    const: Fraction
+    __slots__ = ("coef", "const")
+
+    def __init__(self, coef: dict, const: Fraction):
+        self.coef, self.const = coef, const
 
     @staticmethod
-    def of(coef: dict, const) -> "Lin":
-        return Lin(tuple(sorted((v, c) for v, c in coef.items() if c != 0)), Fraction(const))
+    def number(value: Fraction) -> "Lin":
+        return Lin({}, value)
+
+    @staticmethod
+    def var(key: tuple) -> "Lin":
+        return Lin({key: Fraction(1)}, Fraction(0))
 
     def __add__(self, other: "Lin") -> "Lin":
         coef = dict(self.coef)
-        for v, c in other.coef:
-            coef[v] = coef.get(v, 0) + c
-        return Lin.of(coef, self.const + other.const)
+        for v, c in other.coef.items():
+            total = coef.get(v, 0) + c
+            if total:
+                coef[v] = total
+            else:
+                coef.pop(v, None)
+        return Lin(coef, self.const + other.const)
+
+    def __neg__(self) -> "Lin":
+        return Lin({v: -c for v, c in self.coef.items()}, -self.const)
+
+    def __sub__(self, other: "Lin") -> "Lin":
+        return self + (-other)
 
     def scale(self, k: Fraction) -> "Lin":
-        return Lin.of({v: c * k for v, c in self.coef}, self.const * k)
+        if not k:
+            return Lin({}, Fraction(0))
+        return Lin({v: c * k for v, c in self.coef.items()}, self.const * k)
 
     def kinds(self) -> set:
-        return {v[0] for v, _ in self.coef}
+        return {v[0] for v in self.coef}
 
     def value(self, point: dict) -> Fraction:
         """The exact value at ``point`` (var -> a number; floats are read exactly)."""
-        return self.const + sum((c * Fraction(point[v]) for v, c in self.coef), Fraction(0))
+        return self.const + sum((c * Fraction(point[v]) for v, c in self.coef.items()),
+                                Fraction(0))
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,7 @@ class Cmp:
         return v < 0 if self.strict else v <= 0
 
     def negated(self) -> "Cmp":
-        return Cmp(self.lin.scale(Fraction(-1)), not self.strict, self.line)
+        return Cmp(-self.lin, not self.strict, self.line)
 
 
 @dataclass(frozen=True)
@@ -135,7 +154,7 @@ def dnf(f, name: str) -> list:
 
 # -- VNN-LIB 1.0 ---------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"\s+|;[^\n]*|\(|\)|[^\s();]+")
+_TOKEN = re.compile(r"\(|\)|[^\s();]+|;[^\n]*|\n")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _VAR = re.compile(r"([XY])_(0|[1-9]\d*)")
 
@@ -154,11 +173,8 @@ class _Sym:
 
 def _sexprs(text: str, name: str) -> list:
     """The top-level S-expressions of ``text`` (comments dropped), with line numbers."""
-    stack, top, line, pos = [], [], 1, 0
-    for m in _TOKEN.finditer(text):
-        if m.start() != pos:
-            break
-        tok, pos = m.group(), m.end()
+    stack, top, line = [], [], 1
+    for tok in _TOKEN.findall(text):
         if tok == "(":
             stack.append(_List([], line))
         elif tok == ")":
@@ -166,13 +182,12 @@ def _sexprs(text: str, name: str) -> list:
                 raise FormatError(f"{name}, line {line}: ')' with no '(' before it")
             done = stack.pop()
             (stack[-1].items if stack else top).append(done)
-        elif not tok[0].isspace() and tok[0] != ";":
+        elif tok == "\n":
+            line += 1
+        elif tok[0] != ";":
             if not stack:
                 raise FormatError(f"{name}, line {line}: {tok[:40]!r} outside parentheses")
             stack[-1].items.append(_Sym(tok, line))
-        line += tok.count("\n")
-    if pos != len(text):
-        raise FormatError(f"{name}, line {line}: unreadable text {text[pos:pos + 20]!r}")
     if stack:
         raise FormatError(f"{name}, line {stack[-1].line}: '(' never closed")
     return top
@@ -200,13 +215,13 @@ def _product(factors: list, err) -> Lin:
     for f in factors:
         if not f.coef:
             k *= f.const
-    return (varying[0] if varying else Lin.of({}, 1)).scale(k)
+    return (varying[0] if varying else Lin.number(Fraction(1))).scale(k)
 
 
 def _compare(op: str, diff: Lin, line):
     """``a op b`` from ``diff = a - b``, as atoms ``lin <= 0`` / ``lin < 0``."""
     below = Cmp(diff, op == "<", line)                          # a - b <= 0 (< 0)
-    above = Cmp(diff.scale(Fraction(-1)), op == ">", line)      # b - a <= 0 (< 0)
+    above = Cmp(-diff, op == ">", line)                       # b - a <= 0 (< 0)
     if op == "=":
         return And((below, above))
     return below if op in ("<=", "<") else above
@@ -267,7 +282,7 @@ class _Reader:
                 raise self.err(node.line, f"({head} ...) compares at least two terms")
             terms = [self.term(a) for a in args]
             # SMT-LIB chains comparisons: (<= a b c) is a <= b and b <= c
-            parts = [_compare(head, a + b.scale(Fraction(-1)), node.line)
+            parts = [_compare(head, a - b, node.line)
                      for a, b in zip(terms, terms[1:])]
             return parts[0] if len(parts) == 1 else And(tuple(parts))
         raise self.err(node.line, f"({head} ...) is not a VNN-LIB 1.0 formula; expected "
@@ -277,7 +292,7 @@ class _Reader:
         if isinstance(node, _Sym):
             value = _number(node.text)
             if value is not None:
-                return Lin.of({}, value)
+                return Lin.number(value)
             m = _VAR.fullmatch(node.text)
             if not m:
                 raise self.err(node.line, f"expected a number or a variable; got "
@@ -285,7 +300,7 @@ class _Reader:
             key = (m.group(1), int(m.group(2)))
             if key not in self.declared:
                 raise self.err(node.line, f"{node.text} is never declared (declare-const)")
-            return Lin.of({key: Fraction(1)}, 0)
+            return Lin.var(key)
         if not node.items or not isinstance(node.items[0], _Sym):
             raise self.err(node.line, "expected a term such as (* 2.0 X_0)")
         head, args = node.items[0].text, [self.term(a) for a in node.items[1:]]
@@ -293,8 +308,8 @@ class _Reader:
             return _sum(args)
         if head == "-" and args:
             if len(args) == 1:
-                return args[0].scale(Fraction(-1))
-            return _sum([args[0]] + [a.scale(Fraction(-1)) for a in args[1:]])
+                return -args[0]
+            return _sum([args[0]] + [-a for a in args[1:]])
         if head == "*" and args:
             return _product(args, lambda what: self.err(node.line, what))
         if head == "/" and len(args) >= 2:
@@ -368,9 +383,9 @@ def from_query_v2(query, name: str):
             value = _number(node.lexeme)
             if value is None:
                 raise err(node, f"the number {node.lexeme!r} cannot be read exactly")
-            return Lin.of({}, value)
+            return Lin.number(value)
         if kind in ("Float", "Int"):
-            return Lin.of({}, Fraction(node.value))
+            return Lin.number(Fraction(node.value))
         if kind == "Var":
             if node.name not in offsets:
                 raise err(node, f"{node.name} is not an input or output of the network")
@@ -379,16 +394,16 @@ def from_query_v2(query, name: str):
             if len(index) != len(shape) or any(not 0 <= i < d for i, d in zip(index, shape)):
                 raise err(node, f"{node.name}{index} is outside its shape {shape}")
             flat = int(np.ravel_multi_index(index, shape)) if shape else 0
-            return Lin.of({(kind_, start + flat): Fraction(1)}, 0)
+            return Lin.var((kind_, start + flat))
         if kind == "Negate":
-            return term(node.expr).scale(Fraction(-1))
+            return -term(node.expr)
         if kind == "Plus":
             return _sum([term(a) for a in node.args])
         if kind == "Minus":
             rest = [term(a) for a in node.rest]
             if not rest:
-                return term(node.head).scale(Fraction(-1))
-            return _sum([term(node.head)] + [a.scale(Fraction(-1)) for a in rest])
+                return -term(node.head)
+            return _sum([term(node.head)] + [-a for a in rest])
         if kind == "Multiply":
             return _product([term(a) for a in node.args], lambda what: err(node, what))
         raise err(node, f"the term {node} is not linear arithmetic the kit reads")
@@ -401,10 +416,10 @@ def from_query_v2(query, name: str):
         ops = {"LessEqual": "<=", "LessThan": "<", "GreaterEqual": ">=", "GreaterThan": ">",
                "Equal": "=", "NotEqual": "!="}
         if kind in ops:
-            diff = term(node.lhs) + term(node.rhs).scale(Fraction(-1))
+            diff = term(node.lhs) - term(node.rhs)
             line = line_of(node)
             if ops[kind] == "!=":
-                return Or((Cmp(diff, True, line), Cmp(diff.scale(Fraction(-1)), True, line)))
+                return Or((Cmp(diff, True, line), Cmp(-diff, True, line)))
             return _compare(ops[kind], diff, line)
         raise err(node, f"the formula {node} is not one the kit reads (and, or, comparisons)")
 
@@ -413,12 +428,14 @@ def from_query_v2(query, name: str):
 
 # -- cases ---------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=65536)
 def _floor_float(q: Fraction) -> float:
     """The largest float <= q."""
     f = float(q)
     return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
 
 
+@functools.lru_cache(maxsize=65536)
 def _ceil_float(q: Fraction) -> float:
     """The smallest float >= q."""
     f = float(q)
@@ -459,7 +476,7 @@ class Case:
 
 def _safe_atom(a: Cmp) -> OutAtom:
     """Unsafe ``lin <= 0`` (``lin < 0``) -> the property ``lin > 0`` (``lin >= 0``)."""
-    coef = {i: float(c) for (_, i), c in a.lin.coef}
+    coef = {i: float(c) for (_, i), c in a.lin.coef.items()}
     return OutAtom(Expr(coef, float(a.lin.const)), strict=not a.strict)
 
 
@@ -467,76 +484,111 @@ def combine(formula, n_in: int, n_out: int, name: str) -> list:
     """The cases of the unsafe ``formula`` for a network of ``n_in`` inputs, ``n_out`` outputs.
 
     A variable the formula uses beyond the network's sizes is refused; one only declared is not
-    (VNN-COMP files declare every output, used or not)."""
+    (VNN-COMP files declare every output, used or not). The atoms every conjunction shares (the
+    top level's, such as the input bounds) are read once."""
+    common, compound = [], []
+    _split(formula, common, compound)
+    base = _Conjunction(n_in, n_out, name)
+    for a in common:
+        base.add(a)
     cases: dict = {}
-    for term in dnf(formula, name):
-        got = _term(term, n_in, n_out, name)
+    for term in (dnf(And(tuple(compound)), name) if not base.dead else []):
+        conj = base.copy()
+        for a in term:
+            conj.add(a)
+        got = conj.finish()
         if got is None:   # this conjunction can never hold
             continue
         box, ins, outs = got
-        case = cases.setdefault(tuple(box), Case([(lo, hi) for lo, hi in box]))
+        case = cases.setdefault(tuple(box), Case(list(box)))
         case.terms.append((ins, outs))
     return list(cases.values())
+
+
+def _split(f, atoms: list, rest: list) -> None:
+    """The atoms of the top-level conjunction of ``f`` into ``atoms``, its other parts into ``rest``."""
+    if isinstance(f, And):
+        for p in f.parts:
+            _split(p, atoms, rest)
+    elif isinstance(f, Cmp):
+        atoms.append(f)
+    else:
+        rest.append(f)
 
 
 def _at(name: str, line) -> str:
     return f"{name}, line {line}" if line else name
 
 
-def _term(atoms: list, n_in: int, n_out: int, name: str):
-    """``(box, input atoms, output atoms)`` of one conjunction, or None when it is empty."""
-    lo = [None] * n_in   # (Fraction, strict) per input
-    hi = [None] * n_in
-    ins, outs, other = [], [], []
-    for a in atoms:
+class _Conjunction:
+    """The atoms of one conjunction, sorted as they are added: constants evaluated, bounds of
+    single inputs kept per input (exact, with strictness), the other input atoms and the output
+    atoms listed. ``finish`` gives ``(box, input atoms, output atoms)``, or None when no input
+    meets them."""
+
+    def __init__(self, n_in: int, n_out: int, name: str):
+        self.n_in, self.n_out, self.name = n_in, n_out, name
+        self.lo, self.hi = [None] * n_in, [None] * n_in   # (Fraction, strict) per input
+        self.ins, self.outs, self.other, self.dead = [], [], [], False
+
+    def copy(self) -> "_Conjunction":
+        twin = _Conjunction(self.n_in, self.n_out, self.name)
+        twin.lo, twin.hi, twin.dead = list(self.lo), list(self.hi), self.dead
+        twin.ins, twin.outs, twin.other = list(self.ins), list(self.outs), list(self.other)
+        return twin
+
+    def add(self, a: Cmp) -> None:
         kinds = a.lin.kinds()
         if not kinds:
-            if not a.holds({}):
-                return None
-            continue
+            self.dead |= not a.holds({})
+            return
         if kinds == {"X", "Y"}:
-            raise FormatError(f"{_at(name, a.line)}: a constraint that mixes inputs and "
+            raise FormatError(f"{_at(self.name, a.line)}: a constraint that mixes inputs and "
                               "outputs is not supported (inputs take bounds, outputs "
                               "linear constraints)")
+        limit = self.n_in if kinds == {"X"} else self.n_out
+        for kind, i in a.lin.coef:
+            if i >= limit:
+                raise FormatError(f"{_at(self.name, a.line)}: {kind}_{i}, but the network has "
+                                  f"{self.n_in} inputs and {self.n_out} outputs")
         if kinds == {"Y"}:
-            outs.append(a)
-            continue
-        ins.append(a)
+            self.outs.append(a)
+            return
+        self.ins.append(a)
         if len(a.lin.coef) > 1:
-            other.append(a)
-            continue
-        ((_, i), c), = a.lin.coef
-        if i >= n_in:
-            raise FormatError(f"{_at(name, a.line)}: X_{i}, but the network has {n_in} inputs")
-        t = -a.lin.const / c   # c * x + const <= 0  <=>  x <= t (c > 0), x >= t (c < 0)
-        side = hi if c > 0 else lo
+            self.other.append(a)
+            return
+        ((_, i), c), = a.lin.coef.items()
+        t = -a.lin.const if c == 1 else a.lin.const if c == -1 else -a.lin.const / c
+        # c * x + const <= 0 is x <= t for c > 0, x >= t for c < 0
+        side = self.hi if c > 0 else self.lo
         old = side[i]
-        tighter = old is None or (t < old[0] if c > 0 else t > old[0])
-        if tighter or (t == old[0] and a.strict):
+        if old is None or (t < old[0] if c > 0 else t > old[0]) or (t == old[0] and a.strict):
             side[i] = (t, a.strict)
-    for a in outs:
-        for (_, j), _ in a.lin.coef:
-            if j >= n_out:
-                raise FormatError(f"{_at(name, a.line)}: Y_{j}, but the network has {n_out} "
-                                  "outputs")
-    for i in range(n_in):
-        if lo[i] is not None and hi[i] is not None:
-            (l, ls), (h, hs) = lo[i], hi[i]
-            if l > h or (l == h and (ls or hs)):
-                return None   # no input meets these bounds
-    missing = [i for i in range(n_in) if lo[i] is None or hi[i] is None]
-    if missing:
-        i = missing[0]
-        side = "lower" if lo[i] is None else "upper"
-        raise FormatError(f"{name}: X_{i} has no {side} bound (in at least one case of the "
-                          "property); verify() needs a bounded box for every input")
-    for a in other:
-        # implied by the box when its largest value there is still <= 0 (< 0)
-        top = a.lin.const + sum((c * (hi[i][0] if c > 0 else lo[i][0])
-                                 for (_, i), c in a.lin.coef), Fraction(0))
-        if not (top < 0 if a.strict else top <= 0):
-            raise FormatError(f"{_at(name, a.line)}: an input constraint over several "
-                              "inputs that the bounds do not imply; verify() takes boxes "
-                              "(one lower and one upper bound per input), not polytopes")
-    box = [(_floor_float(lo[i][0]), _ceil_float(hi[i][0])) for i in range(n_in)]
-    return box, ins, outs
+
+    def finish(self):
+        if self.dead:
+            return None
+        lo, hi = self.lo, self.hi
+        for i in range(self.n_in):
+            if lo[i] is not None and hi[i] is not None:
+                (low, low_strict), (high, high_strict) = lo[i], hi[i]
+                if low > high or (low == high and (low_strict or high_strict)):
+                    return None   # no input meets these bounds
+        missing = [i for i in range(self.n_in) if lo[i] is None or hi[i] is None]
+        if missing:
+            i = missing[0]
+            side = "lower" if lo[i] is None else "upper"
+            raise FormatError(f"{self.name}: X_{i} has no {side} bound (in at least one case "
+                              "of the property); verify() needs a bounded box for every input")
+        for a in self.other:
+            # implied by the box when its largest value there is still <= 0 (< 0)
+            top = a.lin.const + sum((c * (hi[i][0] if c > 0 else lo[i][0])
+                                     for (_, i), c in a.lin.coef.items()), Fraction(0))
+            if not (top < 0 if a.strict else top <= 0):
+                raise FormatError(f"{_at(self.name, a.line)}: an input constraint over "
+                                  "several inputs that the bounds do not imply; verify() "
+                                  "takes boxes (one lower and one upper bound per input), "
+                                  "not polytopes")
+        box = [(_floor_float(lo[i][0]), _ceil_float(hi[i][0])) for i in range(self.n_in)]
+        return box, self.ins, self.outs
