@@ -71,6 +71,8 @@ def run_instance(net, prop_path: Path, timeout: float) -> tuple[str, list]:
     cases = formats.read_vnnlib(prop_path, n_in, n_out)
     deadline = time.monotonic() + timeout
     lines, answer = [], "unsat"
+    if not cases:
+        lines.append("the property's constraints can never all hold: no input is unsafe")
     for k, case in enumerate(cases):
         left = deadline - time.monotonic()
         if left <= 0:

@@ -475,9 +475,12 @@ class Case:
 
 
 def _safe_atom(a: Cmp) -> OutAtom:
-    """Unsafe ``lin <= 0`` (``lin < 0``) -> the property ``lin > 0`` (``lin >= 0``)."""
+    """Unsafe ``lin <= 0`` (``lin < 0``) -> the property ``lin > 0`` (``lin >= 0``).
+
+    The constant is rounded down, so a proof of the float form is one of the exact form; the
+    coefficients' own rounding (relative 1e-16) is within the cushion every certificate keeps."""
     coef = {i: float(c) for (_, i), c in a.lin.coef.items()}
-    return OutAtom(Expr(coef, float(a.lin.const)), strict=not a.strict)
+    return OutAtom(Expr(coef, _floor_float(a.lin.const)), strict=not a.strict)
 
 
 def combine(formula, n_in: int, n_out: int, name: str) -> list:
