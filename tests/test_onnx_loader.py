@@ -201,8 +201,30 @@ def test_normalisation_flatten_reshape_identity_and_constant_nodes():
     inits = {"mean": mean, "W": W, "b": b, "flat": np.array([-1], np.int64),
              "row": np.array([1, -1], np.int64)}
     net = same_as_ort(model_bytes(nodes, [("x", [1, 1, 2, 2])], "y", inits), [1, 1, 2, 2])
-    assert isinstance(net[0], torch.nn.Flatten)
+    # the normalisation (a shift and a scaling of each value) is folded into the Gemm
+    assert [type(m).__name__ for m in net] == ["Flatten", "Linear", "ReLU"]
     assert net(torch.zeros(5, 1, 2, 2)).shape == (5, 3)     # the file's own input shape too
+
+
+def test_gemm_whose_c_depends_on_the_input():
+    """Y = alpha A B + beta C with A, B constants and C the running tensor: an Add."""
+    nodes = [node("Gemm", ["A", "B", "x"], ["y"], name="gemm", alpha=0.5, beta=-2.0)]
+    same_as_ort(model_bytes(nodes, [("x", [2, 3])], "y", {"A": w(2, 4), "B": w(4, 3)}), [2, 3])
+
+
+def test_a_product_of_weight_matrices_is_not_folded():
+    """Two MatMuls in a row stay two layers: the file's weights, unrounded."""
+    W1, W2 = w(3, 5), w(5, 2)
+    nodes = [node("MatMul", ["x", "W1"], ["h"], name="a"),
+             node("MatMul", ["h", "W2"], ["y"], name="b")]
+    net = same_as_ort(model_bytes(nodes, [("x", [1, 3])], "y", {"W1": W1, "W2": W2}), [1, 3])
+    assert [tuple(m.weight.shape) for m in net] == [(5, 3), (2, 5)]
+
+
+def test_an_input_too_large_for_dense_maps_is_refused():
+    data = model_bytes([node("Relu", ["x"], ["y"], name="r")], [("x", [1, 20000])], "y")
+    with pytest.raises(FormatError, match=r"the input 'x': .* this reader takes at most"):
+        load_onnx(data)
 
 
 # -- networks with no affine map, or that start or end with a ReLU --------------------------

@@ -16,10 +16,13 @@ The network an ONNX file holds is its dataflow from the graph's one input to
 3. turns a ``Relu`` of a variable tensor into ``nn.Linear`` (the pending affine map)
    then ``nn.ReLU``, and the output into a last ``nn.Linear``.
 
-An affine map is multiplied into the pending one only while that one is a pure
-shift (its matrix is the identity): a product of two weight matrices would round
-again what the file states, so the first matrix becomes a layer of its own first.
-Weights are stored as float32, as ONNX computes them.
+An affine map is multiplied into the pending one only while that one is diagonal
+(a shift and a scaling of each value, as an input normalisation ``(x - mean) / std``
+is): a product of two weight matrices would round again what the file states and
+could hold more weights than both, so the first matrix becomes a layer of its own
+first. Weights are stored as float32, as ONNX computes them (rounded once from the
+float64 composition). The dense maps are bounded in size (``MAX_ENTRIES``); a larger
+network is refused.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div (one operand a constant; a constant
 divided by the network's values is not linear), Relu, Flatten, Reshape, Identity,
@@ -54,6 +57,10 @@ _ATTRS = {"Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add":
 
 _FLOAT_TYPES = {1, 10, 11, 16}      # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
+#: The most entries a dense map may hold (float64: 800 MB): an MNIST input (784 values) is
+#: far below, an input of 10,000 values just fits.
+MAX_ENTRIES = 10 ** 8
+
 
 class _Refusal(Exception):
     """Raised inside a node's handler; the reader adds the file and node to the message."""
@@ -67,6 +74,13 @@ class _Var:
 
     def __init__(self, A: np.ndarray, c: np.ndarray, gen: int):
         self.A, self.c, self.gen = A, c, gen
+
+    @staticmethod
+    def fits(k: int, shape: tuple):
+        entries = k * int(np.prod(shape, dtype=np.int64))
+        if entries > MAX_ENTRIES:
+            raise _Refusal(f"its result of shape {list(shape)} as a map of {k} values needs "
+                           f"{entries:,} weights; this reader takes at most {MAX_ENTRIES:,}")
 
     @property
     def shape(self) -> tuple:
@@ -96,11 +110,19 @@ class _Builder:
 
     def identity(self, shape: tuple) -> _Var:
         size = int(np.prod(shape, dtype=np.int64))
+        _Var.fits(size, shape)
         return _Var(np.eye(size).reshape((size,) + tuple(shape)), np.zeros(shape), self.gen)
 
     def is_identity(self, v: _Var) -> bool:
         size = v.c.size
         return size == self.k and np.array_equal(v.A.reshape(self.k, size), np.eye(size))
+
+    def is_diagonal(self, v: _Var) -> bool:
+        size = v.c.size
+        if size != self.k:
+            return False
+        A = v.A.reshape(size, size)
+        return not np.any(A - np.diag(np.diagonal(A)))
 
     def flush(self, v: _Var) -> _Var:
         """Emit the pending affine map ``v`` as a layer (if it does anything); ``v`` as an
@@ -127,10 +149,11 @@ class _Builder:
                            "chains are supported")
 
     def linear_ready(self, v: _Var) -> _Var:
-        """``v``, ready to be multiplied by a weight: a pure shift stays pending, any other
-        pending matrix becomes a layer first (see the module doc)."""
+        """``v``, ready to be multiplied by a weight: a shift and a scaling of each value
+        (an input normalisation) stay pending, any other pending matrix becomes a layer
+        first (see the module doc)."""
         self.check(v)
-        return v if self.is_identity(v) else self.flush(v)
+        return v if self.is_diagonal(v) else self.flush(v)
 
 
 # -- operations on values (np.ndarray constants or _Var) ----------------------------------
@@ -170,6 +193,7 @@ def _elementwise(bld: _Builder, op: str, a, b):
         bld.check(v)
     v = _lift(v, len(out))
     k = v.A.shape[0]
+    _Var.fits(k, out)
     A = np.broadcast_to(v.A, (k,) + out)
     c = np.broadcast_to(v.c, out)
     if op == "Add":
@@ -199,6 +223,7 @@ def _matmul(bld: _Builder, a, b):
     v = bld.linear_ready(v)
     c = _product(np.matmul, v.c, W) if var_first else _product(np.matmul, W, v.c)
     k, X = v.A.shape[0], v.A
+    _Var.fits(k, c.shape)
     # one product for all k slices of A: k leads as a batch dimension, a 1-D operand
     # becomes the row (first) or column (second) matrix numpy makes of it, and size-1
     # batch dimensions keep k from being aligned with the weight's batch dimensions
@@ -495,7 +520,10 @@ def read(source) -> nn.Sequential:
 
     bld = _Builder(n_in)
     values = dict(consts)
-    values[x_name] = bld.identity(shape)
+    try:
+        values[x_name] = bld.identity(shape)
+    except _Refusal as e:
+        raise FormatError(f"{name}: the input {x_name!r}: {e}") from None
     for i in order:
         node = g.node[i]
         op, where = node.op_type, f"{name}: {_label(node, i)}"
