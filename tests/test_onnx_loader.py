@@ -223,7 +223,7 @@ def test_a_product_of_weight_matrices_is_not_folded():
 
 def test_an_input_too_large_for_dense_maps_is_refused():
     data = model_bytes([node("Relu", ["x"], ["y"], name="r")], [("x", [1, 20000])], "y")
-    with pytest.raises(FormatError, match=r"the input 'x': .* this reader takes at most"):
+    with pytest.raises(FormatError, match=r"the output 'y': .* this reader takes at most"):
         load_onnx(data)
 
 

@@ -21,8 +21,8 @@ An affine map is multiplied into the pending one only while that one is diagonal
 is): a product of two weight matrices would round again what the file states and
 could hold more weights than both, so the first matrix becomes a layer of its own
 first. Weights are stored as float32, as ONNX computes them (rounded once from the
-float64 composition). The dense maps are bounded in size (``MAX_ENTRIES``); a larger
-network is refused.
+float64 composition). The identity map is kept implicit, and the dense maps are bounded in size
+(``MAX_ENTRIES``): a network that needs a larger one is refused.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div (one operand a constant; a constant
 divided by the network's values is not linear), Relu, Flatten, Reshape, Identity,
@@ -57,8 +57,8 @@ _ATTRS = {"Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add":
 
 _FLOAT_TYPES = {1, 10, 11, 16}      # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
-#: The most entries a dense map may hold (float64: 800 MB): an MNIST input (784 values) is
-#: far below, an input of 10,000 values just fits.
+#: The most entries a dense map may hold (float64: 800 MB); layers as wide as 7,000 (VNN-COMP
+#: 2021's nn4sys) need far fewer, as the identity and weight maps are never multiplied out.
 MAX_ENTRIES = 10 ** 8
 
 
@@ -66,25 +66,33 @@ class _Refusal(Exception):
     """Raised inside a node's handler; the reader adds the file and node to the message."""
 
 
+def _fits(k: int, shape: tuple):
+    entries = k * int(np.prod(shape, dtype=np.int64))
+    if entries > MAX_ENTRIES:
+        raise _Refusal(f"its result of shape {list(shape)} as a map of {k} values needs "
+                       f"{entries:,} weights; this reader takes at most {MAX_ENTRIES:,}")
+
+
 class _Var:
     """A tensor that depends on the input: ``value = A . z + c``, with ``A`` of shape
-    ``(k,) + shape`` (one slice per value of ``z``) and ``c`` of ``shape``; ``gen`` says
-    which ``z`` (it changes each time a layer is emitted)."""
+    ``(k,) + shape`` (one slice per value of ``z``) and ``c`` of ``shape``; ``A`` is None
+    for the identity (``z`` itself, in the tensor's shape: kept implicit, so a wide layer
+    costs no ``k x k`` matrix); ``gen`` says which ``z`` (it changes with each layer)."""
     __slots__ = ("A", "c", "gen")
 
-    def __init__(self, A: np.ndarray, c: np.ndarray, gen: int):
+    def __init__(self, A, c: np.ndarray, gen: int):
         self.A, self.c, self.gen = A, c, gen
-
-    @staticmethod
-    def fits(k: int, shape: tuple):
-        entries = k * int(np.prod(shape, dtype=np.int64))
-        if entries > MAX_ENTRIES:
-            raise _Refusal(f"its result of shape {list(shape)} as a map of {k} values needs "
-                           f"{entries:,} weights; this reader takes at most {MAX_ENTRIES:,}")
 
     @property
     def shape(self) -> tuple:
         return self.c.shape
+
+    def dense(self) -> np.ndarray:
+        if self.A is not None:
+            return self.A
+        size = self.c.size
+        _fits(size, self.shape)
+        return np.eye(size).reshape((size,) + self.shape)
 
 
 def _shape(v) -> tuple:
@@ -101,7 +109,7 @@ def _numeric(v: np.ndarray, what: str) -> np.ndarray:
 
 
 class _Builder:
-    """The layers emitted so far, and the width of their output ``z``."""
+    """The layers emitted so far, and the width ``k`` of their output ``z``."""
 
     def __init__(self, n_in: int):
         self.layers: list = []
@@ -109,15 +117,17 @@ class _Builder:
         self.gen = 0
 
     def identity(self, shape: tuple) -> _Var:
-        size = int(np.prod(shape, dtype=np.int64))
-        _Var.fits(size, shape)
-        return _Var(np.eye(size).reshape((size,) + tuple(shape)), np.zeros(shape), self.gen)
+        return _Var(None, np.zeros(shape), self.gen)
 
     def is_identity(self, v: _Var) -> bool:
+        if v.A is None:
+            return True
         size = v.c.size
         return size == self.k and np.array_equal(v.A.reshape(self.k, size), np.eye(size))
 
     def is_diagonal(self, v: _Var) -> bool:
+        if v.A is None:
+            return True
         size = v.c.size
         if size != self.k:
             return False
@@ -125,13 +135,13 @@ class _Builder:
         return not np.any(A - np.diag(np.diagonal(A)))
 
     def flush(self, v: _Var) -> _Var:
-        """Emit the pending affine map ``v`` as a layer (if it does anything); ``v`` as an
+        """Emit the pending affine map ``v`` as a layer (if it does anything); ``v`` as the
         identity map of the new ``z``."""
         self.check(v)
         if self.is_identity(v) and not v.c.any():
-            return v
+            return self.identity(v.shape)
         size = v.c.size
-        W = v.A.reshape(self.k, size).T.astype(np.float32)
+        W = v.dense().reshape(self.k, size).T.astype(np.float32)
         b = v.c.reshape(size).astype(np.float32)
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise _Refusal("its weights overflow float32")
@@ -158,13 +168,18 @@ class _Builder:
 
 # -- operations on values (np.ndarray constants or _Var) ----------------------------------
 
+def _reshape(v, shape: tuple):
+    """A new shape, the same values in the same (C) order."""
+    if not isinstance(v, _Var):
+        return v.reshape(shape)
+    A = None if v.A is None else v.A.reshape((v.A.shape[0],) + tuple(shape))
+    return _Var(A, v.c.reshape(shape), v.gen)
+
+
 def _lift(v: _Var, ndim: int) -> _Var:
     """``v`` with leading dimensions of size 1 up to ``ndim`` (numpy broadcasting's view)."""
     extra = ndim - len(v.shape)
-    if extra <= 0:
-        return v
-    shape = (1,) * extra + v.shape
-    return _Var(v.A.reshape((v.A.shape[0],) + shape), v.c.reshape(shape), v.gen)
+    return v if extra <= 0 else _reshape(v, (1,) * extra + v.shape)
 
 
 def _broadcast_shape(a: tuple, b: tuple) -> tuple:
@@ -191,23 +206,39 @@ def _elementwise(bld: _Builder, op: str, a, b):
         v = bld.linear_ready(v)
     else:
         bld.check(v)
-    v = _lift(v, len(out))
-    k = v.A.shape[0]
-    _Var.fits(k, out)
-    A = np.broadcast_to(v.A, (k,) + out)
-    c = np.broadcast_to(v.c, out)
-    if op == "Add":
-        return _Var(np.array(A), c + C, v.gen)
-    if op == "Sub":
-        return _Var(np.array(A), c - C, v.gen) if var_first else _Var(-A, C - c, v.gen)
-    if op == "Mul":
-        return _Var(A * C, c * C, v.gen)
-    if not var_first:
+    if op == "Div" and not var_first:
         raise _Refusal("divides a constant by a value that depends on the input, which is "
                        "not an affine map")
-    if not np.all(C != 0):
+    if op == "Div" and not np.all(C != 0):
         raise _Refusal("divides by zero")
+    v = _lift(v, len(out))
+    c = np.broadcast_to(v.c, out)
+    grows = int(np.prod(out, dtype=np.int64)) != v.c.size
+    if op == "Add" or (op == "Sub" and var_first):
+        c = c + C if op == "Add" else c - C
+        if v.A is None and not grows:          # still z itself, shifted
+            return _Var(None, c, v.gen)
+        _fits(bld.k, out)
+        return _Var(np.array(np.broadcast_to(v.dense(), (bld.k,) + out)), c, v.gen)
+    _fits(bld.k, out)
+    A = np.broadcast_to(v.dense(), (bld.k,) + out)
+    if op == "Sub":
+        return _Var(-A, C - c, v.gen)
+    if op == "Mul":
+        return _Var(A * C, c * C, v.gen)
     return _Var(A / C, c / C, v.gen)
+
+
+def _vector_length(shape: tuple, var_first: bool):
+    """The length of the vector a tensor of ``shape`` is in a matrix product (as numpy's
+    1-D operand, or a row / column with only size-1 dimensions besides), else None."""
+    if len(shape) == 1:
+        return shape[0]
+    if var_first and int(np.prod(shape[:-1], dtype=np.int64)) == 1:
+        return shape[-1]
+    if not var_first and shape[-1] == 1 and int(np.prod(shape[:-2], dtype=np.int64)) == 1:
+        return shape[-2]
+    return None
 
 
 def _matmul(bld: _Builder, a, b):
@@ -222,21 +253,26 @@ def _matmul(bld: _Builder, a, b):
         raise _Refusal("MatMul of a scalar (both operands need at least one dimension)")
     v = bld.linear_ready(v)
     c = _product(np.matmul, v.c, W) if var_first else _product(np.matmul, W, v.c)
-    k, X = v.A.shape[0], v.A
-    _Var.fits(k, c.shape)
-    # one product for all k slices of A: k leads as a batch dimension, a 1-D operand
-    # becomes the row (first) or column (second) matrix numpy makes of it, and size-1
-    # batch dimensions keep k from being aligned with the weight's batch dimensions
-    if var_first:
-        X = X[:, None, :] if len(v.shape) == 1 else X
-        M = W[:, None] if W.ndim == 1 else W
+    k = bld.k
+    _fits(k, c.shape)
+    n = _vector_length(v.shape, var_first)
+    if n is not None:
+        # the running tensor is a vector: each value of z meets one slice of W
+        axis = (0 if W.ndim == 1 else W.ndim - 2) if var_first else W.ndim - 1
+        if v.A is None:
+            R = np.moveaxis(W, axis, 0)
+        else:
+            R = np.tensordot(v.A.reshape(k, n), W, axes=([1], [axis]))
     else:
-        X = X[:, :, None] if len(v.shape) == 1 else X
-        M = W[None, :] if W.ndim == 1 else W
-    pad = (M.ndim - 2) - (X.ndim - 3)
-    if pad > 0:
-        X = X.reshape((k,) + (1,) * pad + X.shape[1:])
-    R = np.matmul(X, M) if var_first else np.matmul(M, X)
+        # one product for all k slices of A: k leads as a batch dimension, and size-1
+        # batch dimensions keep it from being aligned with the weight's batch dimensions
+        X = v.dense()
+        M = (W[:, None] if W.ndim == 1 else W) if var_first else \
+            (W[None, :] if W.ndim == 1 else W)
+        pad = (M.ndim - 2) - (X.ndim - 3)
+        if pad > 0:
+            X = X.reshape((k,) + (1,) * pad + X.shape[1:])
+        R = np.matmul(X, M) if var_first else np.matmul(M, X)
     if R.size != k * c.size:      # a disagreement with the constant part: never guess
         raise _Refusal(f"cannot read the product of shapes {list(v.shape)} and {list(W.shape)}")
     return _Var(R.reshape((k,) + c.shape), c, v.gen)
@@ -251,15 +287,12 @@ def _product(fn, a, b):
 
 
 def _transpose(v):
-    if isinstance(v, _Var):
-        return _Var(np.swapaxes(v.A, 1, 2), v.c.T, v.gen)
-    return v.T
-
-
-def _reshape(v, shape: tuple):
-    if isinstance(v, _Var):
-        return _Var(v.A.reshape((v.A.shape[0],) + shape), v.c.reshape(shape), v.gen)
-    return v.reshape(shape)
+    """A 2-D tensor transposed (Gemm's transA / transB)."""
+    if not isinstance(v, _Var):
+        return v.T
+    if v.A is None and 1 in v.shape:        # a row <-> a column: the same order
+        return _Var(None, v.c.T, v.gen)
+    return _Var(np.swapaxes(v.dense(), 1, 2), v.c.T, v.gen)
 
 
 # -- the operators -------------------------------------------------------------------------
@@ -520,10 +553,7 @@ def read(source) -> nn.Sequential:
 
     bld = _Builder(n_in)
     values = dict(consts)
-    try:
-        values[x_name] = bld.identity(shape)
-    except _Refusal as e:
-        raise FormatError(f"{name}: the input {x_name!r}: {e}") from None
+    values[x_name] = bld.identity(shape)
     for i in order:
         node = g.node[i]
         op, where = node.op_type, f"{name}: {_label(node, i)}"
@@ -561,12 +591,14 @@ def read(source) -> nn.Sequential:
         else:   # the output does not depend on the input (so no layer was emitted)
             c = _numeric(np.asarray(y), "the output")
             n_out = c.size
+            _fits(n_in, c.shape)
             bld.flush(_Var(np.zeros((n_in,) + c.shape), c, bld.gen))   # a zero matrix
+        if not any(isinstance(m, nn.Linear) for m in bld.layers):
+            _fits(n_in, (n_in,))     # readers look for the first Linear: an identity one
+            bld.layers.insert(0, _identity_linear(n_in))
     except _Refusal as e:
         raise FormatError(f"{name}: the output {y_name!r}: {e}") from None
     layers = bld.layers
-    if not any(isinstance(m, nn.Linear) for m in layers):
-        layers.insert(0, _identity_linear(n_in))    # readers look for the first Linear
     if len(shape) > 2:
         layers.insert(0, nn.Flatten())
     net = nn.Sequential(*layers).eval()
