@@ -10,16 +10,18 @@ from onnx import TensorProto, helper, numpy_helper
 OPSET = 13
 
 
-def model_bytes(nodes, inputs, output, inits=(), *, out_shape=None, opset=OPSET) -> bytes:
+def model_bytes(nodes, inputs, output, inits=(), *, out_shape=None, opset=OPSET,
+                double=False) -> bytes:
     """A model from ``nodes``; ``inputs`` is ``[(name, shape), ...]`` (shape entries may be
     strings: symbolic sizes), ``output`` the output's name, ``inits`` ``{name: array}``
-    (or pairs)."""
+    (or pairs). Float tensors are float32, or float64 with ``double``."""
     inits = dict(inits)
+    elem, real = (TensorProto.DOUBLE, np.float64) if double else (TensorProto.FLOAT, np.float32)
     graph = helper.make_graph(
         list(nodes), "g",
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in inputs],
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, out_shape)],
-        [numpy_helper.from_array(np.asarray(a, np.float32 if np.asarray(a).dtype.kind == "f"
+        [helper.make_tensor_value_info(n, elem, list(s)) for n, s in inputs],
+        [helper.make_tensor_value_info(output, elem, out_shape)],
+        [numpy_helper.from_array(np.asarray(a, real if np.asarray(a).dtype.kind == "f"
                                             else np.asarray(a).dtype), n)
          for n, a in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -39,14 +41,16 @@ def ort_outputs(data: bytes, points: np.ndarray, in_shape) -> np.ndarray:
     """onnxruntime's output for each point (rows of ``points``), flattened: (K, m)."""
     sess = session(data)
     name = sess.get_inputs()[0].name
-    out = [sess.run(None, {name: p.reshape(in_shape).astype(np.float32)})[0].reshape(-1)
+    real = np.float64 if "double" in sess.get_inputs()[0].type else np.float32
+    out = [sess.run(None, {name: p.reshape(in_shape).astype(real)})[0].reshape(-1)
            for p in points]
     return np.stack(out).astype(np.float64)
 
 
 def net_outputs(net, points: np.ndarray) -> np.ndarray:
+    dtype = next(net.parameters()).dtype
     with torch.no_grad():
-        return net(torch.tensor(points, dtype=torch.float32)).double().numpy()
+        return net(torch.tensor(points, dtype=dtype)).double().numpy()
 
 
 def close(a, b, scale=1.0):

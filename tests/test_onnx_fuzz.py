@@ -6,11 +6,11 @@ blocks) and writes each in one of the forms ONNX allows: ``MatMul(x, W)`` and
 ``MatMul(W, x)``, a 1-D weight, ``Gemm`` with the constant as A or B, its trans flags,
 alpha and beta, biases as ``Add``/``Sub`` on either side with every shape that
 broadcasts to the layer's, elementwise ``Mul``/``Div``/``Sub`` by constants, inputs
-of shape ``[n]``, ``[1, n]`` or ``[1, 1, n]``, Flatten / Reshape / Identity between
-vector, row and column forms, weights as initializers or ``Constant`` nodes; then
+of shape ``[n]``, ``[1, n]`` or ``[1, 1, n]``, float32 or float64 graphs, Flatten /
+Reshape / Identity between vector, row and column forms, weights as initializers or ``Constant`` nodes; then
 adds unused nodes (some of operators the kit refuses) and shuffles the node order.
 Beside the file, the generator keeps its own float64 account of the function (the
-stored float32 values, composed exactly as the file says): ``Truth``.
+stored values, composed exactly as the file says): ``Truth``.
 
 * ``test_loaded_network_computes_what_onnxruntime_computes``: the generator's account
   and the loaded network each agree with onnxruntime on random points.
@@ -95,8 +95,8 @@ class Graph:
     """Nodes and constants being written, and the running tensor: its name, its form
     (``vec`` [w], ``row`` [1, w] or ``col`` [w, 1]) and width."""
 
-    def __init__(self, draw, rng):
-        self.draw, self.rng = draw, rng
+    def __init__(self, draw, rng, real):
+        self.draw, self.rng, self.real = draw, rng, real
         self.nodes, self.inits, self.names = [], {}, []
         self.count = 0
 
@@ -104,8 +104,8 @@ class Graph:
         self.count += 1
         return f"{prefix}{self.count}"
 
-    def const(self, arr, dtype=np.float32):
-        arr = np.asarray(arr, dtype)
+    def const(self, arr, dtype=None):
+        arr = np.asarray(arr, dtype or self.real)
         name = self.fresh("c")
         if self.draw(st.integers(0, 3)) == 0:       # sometimes a Constant node
             self.nodes.append(helper.make_node("Constant", [], [name], name=self.fresh("k"),
@@ -156,7 +156,7 @@ def bias(g: Graph, truth_shape, cur, scale=0.5):
     else:
         choices += [(1,)]
     c_shape = g.draw(st.sampled_from(choices))
-    value = (g.rng.normal(size=c_shape) * scale).astype(np.float32)
+    value = (g.rng.normal(size=c_shape) * scale).astype(g.real)
     kind = g.draw(st.sampled_from(["add", "add_first", "sub", "sub_neg_first"]))
     name, c = g.const(value if kind != "sub" else -value)
     flat = np.broadcast_to(c if kind != "sub" else -c, shape).ravel()
@@ -175,7 +175,7 @@ def affine_block(g: Graph, truth: Truth, cur, form, w, m):
     rng = g.rng
     kind = g.draw(st.sampled_from(["matmul_xw", "matmul_wx", "gemm_x", "gemm_w", "vector"]
                                   if m == 1 else ["matmul_xw", "matmul_wx", "gemm_x", "gemm_w"]))
-    W = (rng.normal(size=(m, w)) / math.sqrt(w)).astype(np.float32)
+    W = (rng.normal(size=(m, w)) / math.sqrt(w)).astype(g.real)
     if kind == "vector":                       # a 1-D weight: x @ v or v @ x, one output
         cur, form = to_form(g, cur, form, w, g.draw(st.sampled_from(["vec", "row"])))
         name, v = g.const(W[0])
@@ -261,7 +261,8 @@ def elementwise_block(g: Graph, truth: Truth, cur, form, w):
 @st.composite
 def graphs(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
-    g = Graph(draw, rng)
+    double = draw(st.integers(0, 4)) == 0          # sometimes a float64 graph
+    g = Graph(draw, rng, np.float64 if double else np.float32)
     n = draw(st.integers(1, 6))
     in_form = draw(st.sampled_from(["vec", "row", "img"]))
     in_shape = {"vec": [n], "row": [1, n], "img": [1, 1, n]}[in_form]
@@ -296,7 +297,7 @@ def graphs(draw):
             g.op(op, [src])
     order = draw(st.permutations(range(len(g.nodes))))
     nodes = [g.nodes[i] for i in order]
-    data = model_bytes(nodes, [("x", in_shape)], out, g.inits)
+    data = model_bytes(nodes, [("x", in_shape)], out, g.inits, double=double)
     return data, in_shape, truth
 
 

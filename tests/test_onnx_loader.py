@@ -70,6 +70,22 @@ def test_nodes_in_any_order():
     assert np.array_equal(net[2].weight.detach().numpy(), W2.T)
 
 
+def test_a_float64_graph_gives_float64_layers():
+    """Computed in float32, 1e8 + x loses x; a float64 graph (as VNN-COMP 2021's nn4sys
+    networks are) is read as float64 layers, which keep it."""
+    nodes = [node("MatMul", ["x", "one"], ["m"], name="mm"),
+             node("Add", ["m", "big"], ["h"], name="shift"),
+             node("Relu", ["h"], ["r"], name="relu"),
+             node("Sub", ["r", "big"], ["y"], name="back")]
+    inits = {"one": np.ones((1, 1)), "big": np.array([1e8])}
+    data = model_bytes(nodes, [("x", [1, 1])], "y", inits, double=True)
+    net = same_as_ort(data, [1, 1])
+    assert all(p.dtype == torch.float64 for p in net.parameters())
+    x = np.array([[0.123456789]])
+    assert abs(net_outputs(net, x)[0, 0] - x[0, 0]) < 1e-7
+    assert verify(net, [(0.1, 0.2)], [(0.0999, 0.2001)], timeout=10, progress=False) == "pass"
+
+
 # -- MatMul and Gemm in either operand order, 1-D and batched tensors --------------------
 
 def vnncomp_small(first_weight):

@@ -21,8 +21,10 @@ An affine map is multiplied into the pending one only while that one is diagonal
 is): a product of two weight matrices would round again what the file states and
 could hold more weights than both, so the first matrix becomes a layer of its own
 first. Weights are stored as float32, as ONNX computes them (rounded once from the
-float64 composition). The identity map is kept implicit, and the dense maps are bounded in size
-(``MAX_ENTRIES``): a network that needs a larger one is refused.
+float64 composition), or as float64 when the graph's input is float64 (VNN-COMP
+2021's nn4sys networks compute something else in float32). The identity map is
+kept implicit, and the dense maps are bounded in size (``MAX_ENTRIES``): a network
+that needs a larger one is refused.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div (one operand a constant; a constant
 divided by the network's values is not linear), Relu, Flatten, Reshape, Identity,
@@ -111,10 +113,11 @@ def _numeric(v: np.ndarray, what: str) -> np.ndarray:
 class _Builder:
     """The layers emitted so far, and the width ``k`` of their output ``z``."""
 
-    def __init__(self, n_in: int):
+    def __init__(self, n_in: int, dtype: np.dtype):
         self.layers: list = []
         self.k = n_in
         self.gen = 0
+        self.dtype = dtype
 
     def identity(self, shape: tuple) -> _Var:
         return _Var(None, np.zeros(shape), self.gen)
@@ -141,11 +144,12 @@ class _Builder:
         if self.is_identity(v) and not v.c.any():
             return self.identity(v.shape)
         size = v.c.size
-        W = v.dense().reshape(self.k, size).T.astype(np.float32)
-        b = v.c.reshape(size).astype(np.float32)
+        W = v.dense().reshape(self.k, size).T.astype(self.dtype)
+        b = v.c.reshape(size).astype(self.dtype)
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
-            raise _Refusal("its weights overflow float32")
-        lin = nn.Linear(self.k, size)
+            raise _Refusal(f"its weights overflow {self.dtype.name}")
+        lin = nn.Linear(self.k, size, dtype=torch.float64 if self.dtype == np.float64
+                        else torch.float32)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(W))
             lin.bias.copy_(torch.from_numpy(b))
@@ -551,7 +555,10 @@ def read(source) -> nn.Sequential:
         i = min(set(needed) - set(order))
         raise FormatError(f"{name}: the graph has a cycle through {_label(g.node[i], i)}")
 
-    bld = _Builder(n_in)
+    # float64 layers for a float64 graph (what onnxruntime computes in; some VNN-COMP
+    # networks, nn4sys's, compute something else in float32), float32 layers otherwise
+    double = inputs[0].type.tensor_type.elem_type == 11
+    bld = _Builder(n_in, np.dtype(np.float64 if double else np.float32))
     values = dict(consts)
     values[x_name] = bld.identity(shape)
     for i in order:
@@ -595,7 +602,7 @@ def read(source) -> nn.Sequential:
             bld.flush(_Var(np.zeros((n_in,) + c.shape), c, bld.gen))   # a zero matrix
         if not any(isinstance(m, nn.Linear) for m in bld.layers):
             _fits(n_in, (n_in,))     # readers look for the first Linear: an identity one
-            bld.layers.insert(0, _identity_linear(n_in))
+            bld.layers.insert(0, _identity_linear(n_in, double))
     except _Refusal as e:
         raise FormatError(f"{name}: the output {y_name!r}: {e}") from None
     layers = bld.layers
@@ -606,8 +613,8 @@ def read(source) -> nn.Sequential:
     return net
 
 
-def _identity_linear(n: int) -> nn.Linear:
-    lin = nn.Linear(n, n)
+def _identity_linear(n: int, double: bool) -> nn.Linear:
+    lin = nn.Linear(n, n, dtype=torch.float64 if double else torch.float32)
     with torch.no_grad():
         lin.weight.copy_(torch.eye(n))
         lin.bias.zero_()
