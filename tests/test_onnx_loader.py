@@ -358,3 +358,24 @@ def test_loading_writes_nothing_to_stderr(capfd):
     data = model_bytes(nodes, [("x", [1, 2])], "y", {"W": W, "b": b, "spare": w(4)})
     same_as_ort(data, [1, 2])
     assert capfd.readouterr().err == ""
+
+
+def test_initializers_listed_as_inputs_are_constants():
+    """IR version 3 lists every initializer among the graph's inputs too (VNN-COMP 2021's
+    test_sat.onnx does); the one input left is the network's."""
+    import onnx
+    from onnx import TensorProto
+
+    W, mean = w(2, 3), w(1, 1, 1, 2)
+    nodes = [node("Sub", ["x", "mean"], ["s"], name="sub"),
+             node("Flatten", ["s"], ["f"], name="flat"),
+             node("MatMul", ["f", "W"], ["y"], name="mm")]
+    model = onnx.load_from_string(model_bytes(nodes, [("x", [1, 1, 1, 2])], "y",
+                                              {"W": W, "mean": mean}))
+    model.graph.input.extend([helper.make_tensor_value_info(n, TensorProto.FLOAT, list(a.shape))
+                              for n, a in (("W", W), ("mean", mean))])
+    model.graph.input.sort(key=lambda i: i.name != "W")      # an initializer first
+    net = load_onnx(model)                                   # an onnx.ModelProto works too
+    assert (net.n_inputs, net.n_outputs) == (2, 3)
+    x = np.random.default_rng(3).uniform(-1, 1, size=(8, 2))
+    assert close(net_outputs(net, x), ort_outputs(model.SerializeToString(), x, [1, 1, 1, 2]))
