@@ -3,7 +3,6 @@ the independent evaluator of what a graph computes."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 

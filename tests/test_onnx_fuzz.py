@@ -7,8 +7,9 @@ blocks) and writes each in one of the forms ONNX allows: ``MatMul(x, W)`` and
 alpha and beta, biases as ``Add``/``Sub`` on either side with every shape that
 broadcasts to the layer's, elementwise ``Mul``/``Div``/``Sub`` by constants, inputs
 of shape ``[n]``, ``[1, n]`` or ``[1, 1, n]``, float32 or float64 graphs, Flatten /
-Reshape / Identity between vector, row and column forms, weights as initializers or ``Constant`` nodes; then
-adds unused nodes (some of operators the kit refuses) and shuffles the node order.
+Reshape / Identity between vector, row and column forms, weights as initializers or
+``Constant`` nodes; then adds unused nodes (some of operators the kit refuses) and
+shuffles the node order.
 Beside the file, the generator keeps its own float64 account of the function (the
 stored values, composed exactly as the file says): ``Truth``.
 

@@ -121,7 +121,8 @@ def test_vnncomp_style_files_through_the_cli(tmp_path):
     # the largest output over [-1, 1]: at x = 1 (found by onnxruntime on a grid)
     xs = np.linspace(-1, 1, 201)[:, None]
     top = ort_outputs(onnx_path.read_bytes(), xs, [1]).max()
-    prop.write_text(head + f"(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= Y_0 {top - 0.5}))\n")
+    prop.write_text(head + "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n"
+                    f"(assert (>= Y_0 {top - 0.5}))\n")
     assert cli.main([str(onnx_path), str(prop), "--timeout", "20"]) == 10       # sat
 
 
