@@ -398,7 +398,7 @@ def _op_gemm(bld, node, ins, attrs):
         a = _transpose(a)
     if attrs.get("transB", 0):
         b = _transpose(b)
-    # alpha scales the constant operand (a float32 times a float32 is exact in float64)
+    # alpha scales the constant operand (exact in float64 for float32 weights)
     if not isinstance(a, _Var):
         a = _numeric(a, "Gemm's A") * alpha
     else:
