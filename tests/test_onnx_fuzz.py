@@ -22,8 +22,9 @@ stored values, composed exactly as the file says): ``Truth``.
 
 ``FUZZ_EXAMPLES`` (default 60) and ``FUZZ_VERIFY_EXAMPLES`` (default 12) set the
 number of graphs; ``make bench`` runs both at 2000 and 200 (``bench/bench_onnx_fuzz.py``).
-``derandomize`` keeps runs repeatable; a failure shrinks to a small graph that belongs
-in ``tests/test_onnx_loader.py``.
+``derandomize`` keeps runs repeatable (``FUZZ_RANDOM=1`` draws new graphs, and pytest's
+``--hypothesis-seed=N`` repeats a run); a failure shrinks to a small graph that belongs in
+``tests/test_onnx_loader.py``.
 """
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ VERIFY_EXAMPLES = int(os.environ.get("FUZZ_VERIFY_EXAMPLES", "12"))
 
 
 def _settings(n):
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+    # FUZZ_RANDOM=1: other graphs on each run (pytest --hypothesis-seed=N repeats one)
+    return settings(max_examples=n, deadline=None, database=None,
+                    derandomize=not os.environ.get("FUZZ_RANDOM"),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
