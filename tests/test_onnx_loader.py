@@ -380,3 +380,23 @@ def test_initializers_listed_as_inputs_are_constants():
     assert (net.n_inputs, net.n_outputs) == (2, 3)
     x = np.random.default_rng(3).uniform(-1, 1, size=(8, 2))
     assert close(net_outputs(net, x), ort_outputs(model.SerializeToString(), x, [1, 1, 1, 2]))
+
+
+@pytest.mark.parametrize("content, says", [
+    (model_bytes([_gemm(), node("Add", ["h", "x"], ["y"], name="res")], [("x", [1, 2])], "y",
+                 {"W": w(3, 2), "b": w(3)}), "node 'res' (Add): combines tensors"),
+    (b"not an onnx file at all", "not an ONNX model"),
+])
+def test_the_cli_refuses_with_one_error_line(tmp_path, capsys, content, says):
+    """Exit status 2 and one ``error:`` line naming the node and operator, no traceback."""
+    from verifier import __main__ as cli
+
+    net, prop = tmp_path / "bad.onnx", tmp_path / "p.vnnlib"
+    net.write_bytes(content)
+    prop.write_text("(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
+                    "(declare-const Y_0 Real)\n(assert (>= X_0 0))\n(assert (<= X_0 1))\n"
+                    "(assert (>= X_1 0))\n(assert (<= X_1 1))\n(assert (>= Y_0 5))\n")
+    assert cli.main([str(net), str(prop)]) == 2
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1 and out.startswith("error: bad.onnx: ") and err == ""
+    assert says in out
