@@ -123,90 +123,16 @@ def load_nnet(path) -> NNet:
 
 # -- ONNX -------------------------------------------------------------------------
 
-def _affine(W: np.ndarray, b: np.ndarray) -> nn.Linear:
-    lin = nn.Linear(W.shape[1], W.shape[0])
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor(W, dtype=torch.float32))
-        lin.bias.copy_(torch.tensor(b, dtype=torch.float32))
-    return lin
-
-
 def load_onnx(path) -> nn.Sequential:
-    """Read an ONNX graph that is a chain of affine maps and ReLUs (see module doc)."""
-    import onnx
-    from onnx import numpy_helper
+    """The network an ONNX graph computes, from its input to ``graph.output`` (nodes in
+    any order, unused ones ignored), as an ``nn.Sequential`` of Linear / ReLU layers
+    (Flatten first when the input has more than two dimensions), with ``n_inputs`` and
+    ``n_outputs`` set on it. ``path`` may also be the file's bytes or an
+    ``onnx.ModelProto``. What cannot be read exactly is refused with a ``FormatError``
+    naming the node and its operator; see ``verifier.onnx_reader``."""
+    from verifier import onnx_reader
 
-    model = onnx.load(str(path))
-    g = model.graph
-    consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
-    for node in g.node:
-        if node.op_type == "Constant":
-            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t).astype(np.float64)
-    inputs = [i for i in g.input if i.name not in consts]
-    if len(inputs) != 1:
-        raise FormatError(f"{Path(path).name}: expected one input; found {len(inputs)}")
-    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
-    width = int(np.prod([d for d in dims if d > 0])) if dims else 0
-    cur, mods = inputs[0].name, []
-
-    def other(node):
-        names = [n for n in node.input if n != cur]
-        if len(names) != 1 or names[0] not in consts or cur not in node.input:
-            raise FormatError(f"{Path(path).name}: node {node.name or node.op_type} "
-                              f"({node.op_type}) must combine the running tensor with a "
-                              "constant")
-        return consts[names[0]], list(node.input).index(cur)
-
-    def elementwise(scale, shift):
-        scale = np.broadcast_to(scale, (width,)).astype(float)
-        shift = np.broadcast_to(shift, (width,)).astype(float)
-        mods.append(_affine(np.diag(scale), shift))
-
-    for node in g.node:
-        op = node.op_type
-        if op == "Constant":
-            continue
-        if cur not in node.input:
-            raise FormatError(f"{Path(path).name}: node {node.name or op} ({op}) is not on "
-                              "the chain from the input; only chains are supported")
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if op == "Gemm":
-            W = consts[node.input[1]] * attrs.get("alpha", 1.0)
-            W = W if attrs.get("transB", 0) else W.T
-            if attrs.get("transA", 0):
-                raise FormatError(f"{Path(path).name}: Gemm with transA is not supported")
-            b = consts[node.input[2]] * attrs.get("beta", 1.0) if len(node.input) > 2 \
-                else np.zeros(W.shape[0])
-            mods.append(_affine(W, np.broadcast_to(b, (W.shape[0],))))
-            width = W.shape[0]
-        elif op == "MatMul":
-            W, pos = other(node)
-            if pos != 0:
-                raise FormatError(f"{Path(path).name}: MatMul must be x @ W")
-            mods.append(_affine(W.T, np.zeros(W.shape[1])))
-            width = W.shape[1]
-        elif op in ("Add", "Sub", "Mul", "Div"):
-            c, pos = other(node)
-            c = c.reshape(-1)
-            if op == "Add":
-                elementwise(1.0, c)
-            elif op == "Sub":
-                elementwise(1.0, -c) if pos == 0 else elementwise(-1.0, c)
-            elif op == "Mul":
-                elementwise(c, 0.0)
-            elif pos == 0:
-                elementwise(1.0 / c, 0.0)
-            else:
-                raise FormatError(f"{Path(path).name}: Div of a constant by the input")
-        elif op == "Relu":
-            mods.append(nn.ReLU())
-        elif op in ("Flatten", "Reshape", "Identity"):
-            mods.append(nn.Flatten()) if op == "Flatten" else None
-        else:
-            raise FormatError(f"{Path(path).name}: the ONNX operator {op} is not supported; "
-                              "supported: Gemm, MatMul, Add, Sub, Mul, Div, Relu, Flatten")
-        cur = node.output[0]
-    return nn.Sequential(*mods).eval()
+    return onnx_reader.read(path)
 
 
 # -- VNN-LIB ------------------------------------------------------------------------
