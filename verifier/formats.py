@@ -6,8 +6,9 @@
   ``(y - out_mean) / out_range``. ``NNet.net`` is that network (normalised units,
   float32, as VNN-COMP's ACAS Xu ONNX files); ``NNet.input_box`` turns a box in
   physical units into its ``x_specs``; ``NNet.to_physical`` reads outputs back.
-* ``load_onnx(path)``: an ONNX graph of Gemm / MatMul / Add / Sub / Mul / Div /
-  Relu / Flatten nodes, read with the ``onnx`` package, as an ``nn.Sequential``.
+* ``load_onnx(path)``: the dataflow of an ONNX graph from its input to ``graph.output``
+  (Gemm / MatMul / Add / Sub / Mul / Div / Relu / Flatten / Reshape / Identity nodes, in any
+  order, unused ones ignored), read by ``verifier.onnx_reader`` as an ``nn.Sequential``.
 * ``load_vnnlib(path, n_in, n_out)``: a VNN-LIB property as ``[(x_specs, property), ...]``,
   one input box each and the property that must hold there (the negation of the file's unsafe
   outputs, built with ``verifier.Y``); ``read_vnnlib`` gives the same cases with the file's own

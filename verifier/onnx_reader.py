@@ -465,6 +465,10 @@ def _input_shape(inp, where: str, FormatError) -> tuple:
         raise FormatError(f"{where}: the input {inp.name!r} is not a tensor")
     if t.tensor_type.elem_type not in _FLOAT_TYPES:
         raise FormatError(f"{where}: the input {inp.name!r} is not a floating-point tensor")
+    if t.tensor_type.elem_type in (10, 16):
+        # the network then computes in half precision, whose rounding verify() does not bound
+        raise FormatError(f"{where}: the input {inp.name!r} is a 16-bit float tensor; verify() "
+                          "bounds float32 and float64 networks (convert the model first)")
     if not t.tensor_type.HasField("shape"):
         raise FormatError(f"{where}: the input {inp.name!r} has no shape")
     dims = list(t.tensor_type.shape.dim)
