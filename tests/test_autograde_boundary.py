@@ -173,8 +173,70 @@ def test_each_test_gets_the_students_values_it_reads_and_the_kits_helpers_fresh(
     notebook = nbformat.read(Path(__file__).resolve().parents[1] / "lab3.ipynb", as_version=4)
     statements, bound = source.prelude(notebook)
     assert {"inside_circle", "verify", "MNISTData", "perturb_one_pixel", "mnist_data", "torch", "nn"} <= bound
-    assert not any("nn_circle" in statement or "def " in statement for statement in statements)
+    assert not any("nn_circle" in statement for statement in statements)
+    assert "needs" in bound   # the notebook's own helper, from the source
     names = source.names_read(source.tests(notebook), bound)
     assert names["test_circle_model"] == ["nn_circle"]
     assert names["test_property1"] == ["cases1", "nn_circle", "ret1"]
     assert names["test_mnist_verify"] == ["cases", "mnist_model", "ret_mnist", "x_specs", "y_specs"]
+
+
+def _notebook(*cells):
+    """A source notebook of (kind, source) cells: "provided", "solution" or "test"."""
+    import nbformat
+
+    made = []
+    for k, (kind, text) in enumerate(cells):
+        cell = nbformat.v4.new_code_cell(text)
+        cell.metadata["nbgrader"] = {"grade_id": f"c{k}", "grade": kind == "test",
+                                     "solution": kind == "solution", "locked": kind != "solution",
+                                     "schema_version": 3, **({"points": 1} if kind == "test" else {})}
+        made.append(cell)
+    return nbformat.v4.new_notebook(cells=made)
+
+
+def test_the_instructors_helpers_and_constants_are_bound_from_the_source():
+    from autograde.check import source
+
+    notebook = _notebook(
+        ("provided", "import math\nRADIUS = 1.0\nCENTRE = (0.0, 0.5 * RADIUS)\nLIMIT = math.inf\n"
+                     "BOX = [(-1, 1), (-1, 1)]\nPOINTS = [(0, 0), (2, 2)]\nSEEN = []\nTWICE = 1\n"
+                     "def in_box(p, box=((-1, 1), (-1, 1))):\n    return all(lo <= v <= hi for v, (lo, hi) in zip(p, box))\n"
+                     "class Probe:\n    def far(self, p):\n        return math.dist(p, CENTRE) > RADIUS\n"
+                     "def score(points):\n    return sum(net(p) for p in points)\n"
+                     "def uses_later():\n    return defined_later()\n"
+                     "def defined_later():\n    return RADIUS"),
+        ("solution", "net = None\nTWICE = 2\nSEEN.append(1)\n"),
+        ("test", "assert in_box((0, 0)) and not Probe().far(CENTRE) and LIMIT > RADIUS\n"
+                 "assert uses_later() == RADIUS and POINTS and SEEN is not None and TWICE and score"),
+        ("solution", "total = sum(BOX[0])"),
+    )
+    statements, bound = source.prelude(notebook)
+    # helpers and immutable constants; a list only tests read (POINTS); helpers calling each other
+    assert {"RADIUS", "CENTRE", "LIMIT", "POINTS", "in_box", "Probe", "uses_later", "defined_later"} <= bound
+    # not: a list other cells read (they might change it in place), a name bound twice, a helper
+    # reading a student's name
+    assert not {"BOX", "SEEN", "TWICE", "score", "net"} & bound
+    names = source.names_read(source.tests(notebook), bound)
+    assert names["c2"] == ["SEEN", "TWICE", "score"]
+    namespace = {}
+    for statement in statements:
+        exec(statement, namespace)
+    assert namespace["in_box"]((0.5, 0.5)) and namespace["uses_later"]() == 1.0
+
+
+def test_a_network_verify_cannot_read_fails_every_test_with_verifys_own_message():
+    """A structural test (which layers) or a call gets the reason, never the stand-in's class
+    name, and the message names its type once."""
+    from autograde.check import rebuild, runner
+
+    reason = "TypeError: verify() does not support layer '1' (Sigmoid); it supports networks built from ..."
+    net, notes = rebuild.rebuild(artifacts.Unreadable(reason), seed=0)
+    assert notes == [reason]
+    for use in (lambda: list(net.modules()), lambda: next(net.children(), None),
+                lambda: net(torch.zeros(1, 2)), lambda: list(net.parameters())):
+        with pytest.raises(TypeError) as raised:
+            use()
+        message = runner._message(raised.value)
+        assert message.startswith("TypeError: verify() does not support layer '1' (Sigmoid)"), message
+        assert "TypeError: TypeError" not in message and "UnreadableNetwork" not in message

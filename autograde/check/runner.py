@@ -45,8 +45,12 @@ def _seed(seed: int) -> None:
 
 
 def _message(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return text[:MAX_MESSAGE]
+    """``Type: message``, once: a reason that already names its type (one raised again from a
+    run's report, say) is not prefixed twice."""
+    kind, text = type(error).__name__, str(error)
+    if not text:
+        return kind
+    return (text if text.startswith(f"{kind}: ") else f"{kind}: {text}")[:MAX_MESSAGE]
 
 
 def _failed_lines(error: BaseException, grade_id: str) -> list[int]:

@@ -1,9 +1,10 @@
 """What the check phase takes from the instructor's source notebook (trusted, never the student's).
 
 * :func:`tests`: each graded test cell, its points and its full source (visible and hidden);
-* :func:`prelude`: the provided cells' imports, and their assignments of a kit call with literal
-  arguments (``mnist_data = MNISTData(batch_size_test=1000)``): the helpers tests use, bound
-  fresh from the kit, so a student who shadows ``inside_circle`` shadows nothing here;
+* :func:`prelude`: the provided cells' imports, assignments of a kit call with literal arguments
+  (``mnist_data = MNISTData(batch_size_test=1000)``), and the instructor's own functions, classes
+  and constants: bound fresh from the source, so a student who shadows ``inside_circle`` or
+  changes ``RADIUS`` changes nothing here;
 * :func:`names_read`: for each test, the names it reads that neither the prelude nor a test
   binds: the student's values, which the run phase exports.
 """
@@ -57,26 +58,101 @@ def _kit_call(node: ast.AST, imported: set[str]) -> bool:
             and all(_is_literal(k.value) for k in node.keywords))
 
 
-def prelude(source: NotebookNode) -> tuple[list[str], set[str]]:
-    """(statements, names they bind) from the provided code cells, in notebook order."""
-    lines, bound = [], set()
+_NOT_CONSTANT = (ast.Call, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Await,
+                 ast.Yield, ast.YieldFrom, ast.NamedExpr, ast.JoinedStr)
+
+
+_MUTABLE = (ast.List, ast.Dict, ast.Set)
+
+
+def _constant(node: ast.AST, bound: set[str], mutable_ok: bool) -> bool:
+    """An expression of literals and names already bound, with no call: ``RADIUS = 0.5``,
+    ``CENTRE = (0.0, 0.0)``, ``Y_SPECS = [[0.5, math.inf]]``; a list, dict or set only when
+    ``mutable_ok`` (nothing outside the tests reads the name, so nothing can change it in place)."""
+    nodes = list(ast.walk(node))
+    return (not any(isinstance(n, _NOT_CONSTANT) for n in nodes)
+            and (mutable_ok or not any(isinstance(n, _MUTABLE) for n in nodes))
+            and all(n.id in bound for n in nodes if isinstance(n, ast.Name)))
+
+
+def _statements(source: NotebookNode):
+    """(cell metadata, statement) of every code cell that parses, in notebook order."""
     for cell in source.cells:
-        meta = _meta(cell)
-        if cell.cell_type != "code" or meta.get("grade") or meta.get("solution"):
+        if cell.cell_type != "code":
             continue
         try:
             tree = ast.parse(python_only(cell.source))
         except SyntaxError:
             continue
         for statement in tree.body:
-            if isinstance(statement, (ast.Import, ast.ImportFrom)):
-                bound |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
-            elif not (isinstance(statement, ast.Assign) and _kit_call(statement.value, bound)
-                      and all(isinstance(t, ast.Name) for t in statement.targets)):
+            yield _meta(cell), statement
+
+
+def _free(definition: ast.AST) -> set[str]:
+    """The names a function or class definition reads from outside itself (decorators,
+    defaults and body alike)."""
+    found = _names(ast.Module(body=[definition], type_ignores=[]))
+    return (found["read"] | found["inner_read"]) - found["inner_stored"] - {definition.name}
+
+
+def prelude(source: NotebookNode) -> tuple[list[str], set[str]]:
+    """(statements, names they bind) from the provided code cells, in notebook order: what the
+    check binds from the instructor's source, never from a student's kernel.
+
+    * imports;
+    * assignments of a kit call with literal arguments (``mnist_data = MNISTData(...)``);
+    * functions and classes, and constants (literals, and expressions of them and of imported
+      names, with no call; a list, dict or set only when no cell but the tests reads it), bound
+      nowhere else in the notebook: the instructor's helpers (``def in_box(point, box)``) and
+      settings (``RADIUS = 0.5``). A definition that reads a name the check does not bind (a
+      student's network, say) is left to the student's kernel, and what it makes crosses like any
+      other value.
+    """
+    counts: dict[str, int] = {}
+    read_outside_tests: set[str] = set()
+    for meta, statement in _statements(source):
+        found = _names(ast.Module(body=[statement], type_ignores=[]))
+        for name in found["stored"]:
+            counts[name] = counts.get(name, 0) + 1
+        if not meta.get("grade") or meta.get("solution"):
+            read_outside_tests |= found["read"] | found["inner_read"]
+    provided = [statement for meta, statement in _statements(source)
+                if not meta.get("grade") and not meta.get("solution")]
+    once = {name for name, count in counts.items() if count == 1}
+    definitions = {statement.name: statement for statement in provided
+                   if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                   and statement.name in once}
+    # definitions whose free names the check can bind: imports, constants, each other, builtins
+    known = set(dir(builtins)) | {"__name__"}
+    for statement in provided:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            known |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+        elif isinstance(statement, ast.Assign):
+            known |= {t.id for t in statement.targets if isinstance(t, ast.Name)}
+    usable = set(definitions)
+    while True:
+        dropped = {name for name in usable if not _free(definitions[name]) <= known | usable}
+        if not dropped:
+            break
+        usable -= dropped
+    lines, bound = [], set()
+    for statement in provided:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if statement.name not in usable:
                 continue
-            else:
-                bound |= {t.id for t in statement.targets}
-            lines.append(ast.unparse(statement))
+            bound.add(statement.name)
+        elif isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
+            targets = {t.id for t in statement.targets}
+            if not (_kit_call(statement.value, bound)
+                    or (targets <= once and _constant(statement.value, bound,
+                                                      mutable_ok=not targets & read_outside_tests))):
+                continue
+            bound |= targets
+        else:
+            continue
+        lines.append(ast.unparse(statement))
     return lines, bound
 
 
