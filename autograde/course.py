@@ -135,9 +135,16 @@ def generate_assignment(course: Course) -> str:
 def release(source: Path, out: Path, workdir: Path) -> Path:
     """Write the student notebook (and its support files) into `out`; return the notebook's path.
 
-    `workdir` is an empty scratch directory for the temporary course.
+    `workdir` is an empty scratch directory for the temporary course. A source whose tests cannot
+    be graded, or that refers to files missing beside it, stops here (CourseError naming each
+    problem; see :mod:`autograde.source_check`), before any student sees it.
     """
+    from autograde import source_check
+
     check_source(source)
+    problems = source_check.check(source).problems
+    if problems:
+        raise CourseError(f"{source} is not ready for students:\n" + "\n".join(f"  - {p}" for p in problems))
     course = make_course(source, workdir)
     generate_assignment(course)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,119 @@
+"""An instructor's adapted lab: a provided helper and constant, changed points, a new value test.
+
+The adapted source is made from the fixture notebook as an instructor would adapt it: the points
+of one test changed, a provided cell defining ``in_unit_disc`` and ``RADIUS``, a new question whose
+solution uses them, and a test that reads both and the student's value. Totals and cells are read
+from the source, never assumed.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograde import crafted, source_check
+from autograde.course import CourseError, release
+from grading_runs import autograde, instructor_folder, read_rows
+
+PROVIDED = ("RADIUS = 1.0\n"
+            "def in_unit_disc(p):\n"
+            "    return (p[0] ** 2 + p[1] ** 2) ** 0.5 < RADIUS\n")
+SOLUTION = "far = None\n### BEGIN SOLUTION\nfar = [p for p in points if not in_unit_disc(p)]\n### END SOLUTION"
+TEST = ("assert far is not None, 'far is still None'\n"
+        "assert all(not in_unit_disc(p) for p in far) and RADIUS == 1.0\n"
+        "### BEGIN HIDDEN TESTS\nassert len(far) == 3\n### END HIDDEN TESTS")
+
+
+def _cell(kind: str, grade_id: str, text: str, points: float = 0) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(text)
+    cell.pop("id", None)   # the fixture is nbformat 4.4, whose cells have no ids
+    cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": kind == "test", "solution": kind == "solution",
+                                 "locked": kind != "solution", "schema_version": 3,
+                                 **({"points": points} if kind == "test" else {})}
+    return cell
+
+
+def adapted(root: Path, test: str = TEST, extra: list | None = None) -> Path:
+    """The fixture, adapted (see the module's docstring), in ``root/instructor``."""
+    source = instructor_folder(root)
+    notebook = nbformat.read(source, as_version=4)
+    for cell in notebook.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_square":
+            cell.metadata.nbgrader["points"] = 4   # was 2
+    notebook.cells += [_cell("provided", "helpers", PROVIDED), _cell("solution", "far_points", SOLUTION),
+                       _cell("test", "test_far", test, points=5), *(extra or [])]
+    nbformat.write(notebook, source)
+    return source
+
+
+def total(source: Path) -> float:
+    notebook = nbformat.read(source, as_version=4)
+    return sum(float(c.metadata.nbgrader.get("points", 0)) for c in notebook.cells
+               if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
+
+
+def test_the_source_check_says_how_each_value_crosses(tmp_path):
+    report = source_check.check(adapted(tmp_path))
+    crossings = {c.name: (c.how, c.where) for c in report.tests["test_far"]}
+    assert crossings == {"RADIUS": ("provided", ""), "in_unit_disc": ("provided", ""),
+                         "far": ("value", "cell far_points")}
+    assert report.points["test_far"] == 5 and report.problems == []
+
+
+def test_a_test_that_calls_a_students_function_stops_the_release_naming_it(tmp_path):
+    define = _cell("solution", "count_far", "def count_far(ps):\n    ### BEGIN SOLUTION\n"
+                                            "    return sum(not in_unit_disc(p) for p in ps)\n    ### END SOLUTION")
+    check = _cell("test", "test_count_far", "assert count_far(points) == 2", points=2)
+    source = adapted(tmp_path, extra=[define, check])
+    with pytest.raises(CourseError, match=r"test test_count_far reads count_far, a function or class the "
+                                          r"student defines \(cell count_far\)"):
+        release(source, tmp_path / "out", tmp_path / "work")
+    result = autograde("release", "--out", tmp_path / "out2", "--source", source, cwd=tmp_path)
+    assert result.returncode != 0 and "test_count_far reads count_far" in result.stdout + result.stderr
+    assert not (tmp_path / "out2" / "lab3.ipynb").exists()
+
+
+def test_a_picture_missing_beside_the_source_stops_the_release_naming_it(tmp_path):
+    source = adapted(tmp_path)
+    notebook = nbformat.read(source, as_version=4)
+    picture = nbformat.v4.new_markdown_cell('![the disc](assets/disc.png) and <img src="assets/missing too.svg">')
+    picture.pop("id", None)
+    notebook.cells.insert(1, picture)
+    nbformat.write(notebook, source)
+    with pytest.raises(CourseError) as raised:
+        release(source, tmp_path / "out", tmp_path / "work")
+    assert "cell 2 refers to assets/disc.png" in str(raised.value)
+    assert "cell 2 refers to assets/missing too.svg" in str(raised.value)
+
+
+def test_an_adapted_lab_grades_the_instructors_helpers_from_the_source(tmp_path):
+    """The reference gets full marks; a student who changes the provided constant and helper
+    changes nothing in the check; a wrong value loses exactly its test's points."""
+    source = adapted(tmp_path)
+    result = autograde("release", "--out", tmp_path / "release", "--source", source, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    source_nb = nbformat.read(source, as_version=4)
+    release_nb = nbformat.read(tmp_path / "release" / "lab3.ipynb", as_version=4)
+    subs = tmp_path / "submissions"
+    crafted.write_submission(crafted.perfect(source_nb, release_nb), subs / "reference.ipynb")
+    shadowing = crafted.perfect(source_nb, release_nb)
+    wrong = copy.deepcopy(shadowing)
+    for cell in shadowing.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "far_points":
+            cell.source += "\nRADIUS = 100.0\nin_unit_disc = lambda p: True\n"
+    for cell in wrong.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "far_points":
+            cell.source = "far = list(points)"
+    crafted.write_submission(shadowing, subs / "shadowing.ipynb")
+    crafted.write_submission(wrong, subs / "wrong.ipynb")
+    graded = autograde("grade", subs, "--out", tmp_path / "out", "--source", source, "--workers", "2",
+                       "--timeout", "30", "--submission-timeout", "90", cwd=tmp_path)
+    assert graded.returncode == 0 and graded.stderr == "", graded.stdout + graded.stderr
+    rows = read_rows(tmp_path / "out" / "grades.csv")
+    full = total(source)
+    assert full == 4 + 3 + 1 + 5   # test_square's points went from 2 to 4
+    assert {k: float(r["score"]) for k, r in rows.items()} == {
+        "reference": full, "shadowing": full, "wrong": full - 5}, rows
+    assert all(r["status"] == "ok" for r in rows.values()), rows
