@@ -26,7 +26,6 @@ counterexample against the file's own constraints exactly, so a ``sat`` never re
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -428,14 +427,12 @@ def from_query_v2(query, name: str):
 
 # -- cases ---------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=65536)
 def _floor_float(q: Fraction) -> float:
     """The largest float <= q."""
     f = float(q)
     return f if Fraction(f) <= q else float(np.nextafter(f, -np.inf))
 
 
-@functools.lru_cache(maxsize=65536)
 def _ceil_float(q: Fraction) -> float:
     """The smallest float >= q."""
     f = float(q)
@@ -531,7 +528,8 @@ class _Conjunction:
 
     def __init__(self, n_in: int, n_out: int, name: str):
         self.n_in, self.n_out, self.name = n_in, n_out, name
-        self.lo, self.hi = [None] * n_in, [None] * n_in   # (Fraction, strict) per input
+        # per input: (bound, strict, the float that covers it)
+        self.lo, self.hi = [None] * n_in, [None] * n_in
         self.ins, self.outs, self.other, self.dead = [], [], [], False
 
     def copy(self) -> "_Conjunction":
@@ -567,7 +565,8 @@ class _Conjunction:
         side = self.hi if c > 0 else self.lo
         old = side[i]
         if old is None or (t < old[0] if c > 0 else t > old[0]) or (t == old[0] and a.strict):
-            side[i] = (t, a.strict)
+            # with the float that covers it: rounded up for an upper bound, down for a lower one
+            side[i] = (t, a.strict, _ceil_float(t) if c > 0 else _floor_float(t))
 
     def finish(self):
         if self.dead:
@@ -575,7 +574,7 @@ class _Conjunction:
         lo, hi = self.lo, self.hi
         for i in range(self.n_in):
             if lo[i] is not None and hi[i] is not None:
-                (low, low_strict), (high, high_strict) = lo[i], hi[i]
+                (low, low_strict, _), (high, high_strict, _) = lo[i], hi[i]
                 if low > high or (low == high and (low_strict or high_strict)):
                     return None   # no input meets these bounds
         missing = [i for i in range(self.n_in) if lo[i] is None or hi[i] is None]
@@ -593,5 +592,5 @@ class _Conjunction:
                                   "several inputs that the bounds do not imply; verify() "
                                   "takes boxes (one lower and one upper bound per input), "
                                   "not polytopes")
-        box = [(_floor_float(lo[i][0]), _ceil_float(hi[i][0])) for i in range(self.n_in)]
+        box = [(lo[i][2], hi[i][2]) for i in range(self.n_in)]
         return box, self.ins, self.outs
