@@ -156,6 +156,7 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
                 book.write_table()
                 gradebook.write_batch_gradebook(book.outcomes(), assignment.gradebook, out, name, name,
                                                 assignment.points)
+                shown.start()
 
             def done(outcome) -> None:
                 book.record(outcome, keys[outcome.student_id])

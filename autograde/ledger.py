@@ -42,7 +42,7 @@ from autograde.notebook_checks import InvalidSubmission, read_bytes
 
 FORMAT = 1
 LEDGER = "ledger"
-ASSIGNMENT = "assignment.json"  # in ledger/: the graded cells and points the entries' columns follow
+ASSIGNMENT = ".assignment.json"  # in ledger/: the graded cells and points of the columns (no student id starts with ".")
 FIXED_COLUMNS = ["student_id", "score", "max_score", "status"]
 MAX_STEM_BYTES = 200  # "<stem>.html", ".json", ".log" stay far below the usual 255-byte name limit
 KIT_PACKAGES = ("autograde", "verifier", "circle", "mnist_tools")
@@ -181,6 +181,7 @@ class Ledger:
         self.entries: dict[str, dict] = {}
         self.damaged: list[str] = []
         self.points: dict[str, float] | None = None
+        self._sweep()
         if (self.folder / ASSIGNMENT).is_file():
             try:
                 stored = json.loads((self.folder / ASSIGNMENT).read_text(encoding="utf-8"))
@@ -199,6 +200,13 @@ class Ledger:
                 self.damaged.append(path.name)
                 continue
             self.entries[entry["student_id"]] = entry
+
+    def _sweep(self) -> None:
+        """Remove the temporary files a killed run left beside the files it was writing."""
+        for folder in (self.out, self.folder, self.out / "feedback", self.out / "logs"):
+            for leftover in folder.glob(".partial-*") if folder.is_dir() else []:
+                leftover.unlink(missing_ok=True)
+        (self.out / ".gradebook.db.partial").unlink(missing_ok=True)
 
     def matches(self, student_id: str, key: str) -> bool:
         """Whether `student_id` has an entry graded under `key` (then it can be reused)."""

@@ -25,18 +25,31 @@ def duration(seconds: float) -> str:
 
 
 class LineProgress:
-    """``[3/12] alice: ok, 6/6 (7.1 s); about 1 min 10 s left`` per finished submission."""
+    """``[3/12] alice: ok, 6/6 (7.1 s); about 1 min 10 s left`` per finished submission.
+
+    The time left is the time since grading started (:meth:`start`; before that, since this
+    object was made) per submission that ran, times the submissions left; rows that needed no
+    run (an unreadable hand-in, a refused link) take no time and do not count."""
 
     def __init__(self, total: int, stream: TextIO):
         self.total, self.stream = total, stream
-        self.done = 0
+        self.done = self.ran = 0
+        self.started = time.monotonic()
+
+    def start(self) -> None:
+        """Grading starts now (the preparation before it is not part of the estimate)."""
         self.started = time.monotonic()
 
     def __call__(self, outcome: Outcome) -> None:
         self.done += 1
+        self.ran += outcome.seconds > 0
         elapsed = time.monotonic() - self.started
-        left = elapsed / self.done * (self.total - self.done)
-        tail = f"about {duration(left)} left" if self.done < self.total else f"all done in {duration(elapsed)}"
+        if self.done == self.total:
+            tail = f"all done in {duration(elapsed)}"
+        elif self.ran:
+            tail = f"about {duration(elapsed / self.ran * (self.total - self.done))} left"
+        else:
+            tail = "time left not known yet"
         print(f"[{self.done}/{self.total}] {shown(outcome.student_id, 40)}: {outcome.status}, "
               f"{outcome.score:g}/{outcome.max_score:g} ({outcome.seconds:.1f} s); {tail}",
               file=self.stream, flush=True)
@@ -52,6 +65,9 @@ class BarProgress:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, desc="grading", unit="notebook", file=stream, dynamic_ncols=True)
+
+    def start(self) -> None:
+        pass
 
     def __call__(self, outcome: Outcome) -> None:
         self.bar.update(1)
