@@ -335,3 +335,22 @@ def test_a_killed_batch_keeps_what_finished_and_resumes(hostile_class, tmp_path)
     assert resumed.returncode == 0 and resumed.stderr == "", resumed.stderr
     assert "2 graded, 1 reused, 0 failed" in resumed.stdout
     assert sorted(read_rows(tmp_path / "out" / "grades.csv")) == ["ann", "ben", "cat"]
+
+
+def test_an_output_folder_of_another_version_of_the_assignment_is_refused(hostile_class, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(hostile_class["out"], out, symlinks=True)
+    before = snapshot(out)
+    instructor = tmp_path / "instructor"
+    shutil.copytree(hostile_class["source"].parent, instructor)
+    notebook = nbformat.read(instructor / "lab3.ipynb", as_version=4)
+    graded = next(c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
+    graded.metadata.nbgrader["points"] = graded.metadata.nbgrader["points"] + 1
+    nbformat.write(notebook, instructor / "lab3.ipynb")
+    late = tmp_path / "late"
+    crafted.write_submission(crafted.blank(hostile_class["source_nb"], hostile_class["release_nb"]),
+                             late / "zoe.ipynb")
+    run = autograde("grade", late, "--out", out, "--source", instructor / "lab3.ipynb", *LIMITS,
+                    "--cache", hostile_class["root"] / "cache", cwd=tmp_path)
+    assert run.returncode == 2 and "graded for other graded cells or points" in run.stderr, run.stderr
+    assert snapshot(out) == before
