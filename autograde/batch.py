@@ -105,7 +105,7 @@ def unreadable(submission: Submission, assignment: Assignment) -> Outcome:
 def challenge_seed(assignment: Assignment, student_id: str) -> int:
     """The challenge seed: fixed for a source and a student (regrading gives the same grades),
     unknown to a student, who never sees the source notebook."""
-    digest = hashlib.sha256(f"{assignment.fingerprint}/{student_id}".encode()).digest()
+    digest = hashlib.sha256(f"{assignment.fingerprint}/{student_id}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:4], "little")
 
 
@@ -128,7 +128,8 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
     """
     read_source(source)  # a source that is no notebook at all stops here, before any process starts
     matplotlib_config, data_dir = prepare_matplotlib(cache / "matplotlib"), prepare_data()
-    submissions = [s for s in find_submissions(submissions_folder, source.stem) if keep(s.student_id)]
+    submissions = [s for s in find_submissions(submissions_folder, source.stem, protected=[source])
+                   if keep(s.student_id)]
     if run_as is not None:
         workers = 1
         (run_dir / "work").mkdir(parents=True, exist_ok=True)
@@ -160,19 +161,22 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
     finally:
         while not servers.empty():
             servers.get().close()
-    for outcome in outcomes:
-        outcome.max_score = outcome.max_score or assignment.max_score
-        outcome.cells = {grade_id: outcome.cells.get(grade_id, 0.0) for grade_id in assignment.grade_ids}
     return assignment, sorted(outcomes, key=lambda outcome: outcome.student_id)
 
 
 def _grade_all(submissions: list[Submission], assignment: Assignment, source: Path, limits: Limits, workers: int,
                run_dir: Path, servers: queue.Queue, on_done: Callable[[Outcome], None],
                show_hidden_tests: bool, run_as: RunAs | None) -> list[Outcome]:
-    """Grade each submission (the unreadable ones get their row at once); outcomes in the order done."""
-    outcomes = [unreadable(s, assignment) for s in submissions if s.notebook is None]
-    for outcome in outcomes:
+    """Grade each submission (the unreadable ones get their row at once); outcomes in the order done,
+    each completed (every graded cell, the maximum, the submission's time) before `on_done` sees it."""
+    def finished(outcome: Outcome, submission: Submission) -> Outcome:
+        outcome.max_score = outcome.max_score or assignment.max_score
+        outcome.cells = {grade_id: outcome.cells.get(grade_id, 0.0) for grade_id in assignment.grade_ids}
+        outcome.submitted = submission.modified
         on_done(outcome)
+        return outcome
+
+    outcomes = [finished(unreadable(s, assignment), s) for s in submissions if s.notebook is None]
     assets = [source.parent / folder for folder in SUPPORT_FOLDERS if (source.parent / folder).is_dir()]
     batch = f"autograde-{os.getpid()}-{os.urandom(4).hex()}"
     jobs = [Job(submission=s, source=source, released=assignment.released, names=assignment.names, assets=assets,
@@ -182,8 +186,7 @@ def _grade_all(submissions: list[Submission], assignment: Assignment, source: Pa
                 show_hidden_tests=show_hidden_tests, run_as=run_as)
             for index, s in enumerate(submissions) if s.notebook is not None]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in as_completed([pool.submit(grade, job, servers) for job in jobs]):
-            outcome = future.result()
-            on_done(outcome)
-            outcomes.append(outcome)
+        running = {pool.submit(grade, job, servers): job.submission for job in jobs}
+        for future in as_completed(running):
+            outcomes.append(finished(future.result(), running[future]))
     return outcomes

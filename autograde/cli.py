@@ -2,7 +2,7 @@
 
     python -m autograde release --out DIR [--source lab3.ipynb]
     python -m autograde grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--shard K/N] [--source lab3.ipynb]
-                                          [--gradebook sqlite:///PATH/gradebook.db]
+                                          [--gradebook sqlite:///PATH/gradebook.db] [--regrade [STUDENT ...]]
     python -m autograde merge OUT1 OUT2 ... --out DIR
     python -m autograde gradescope --out autograder.zip [--timeout S] [--source lab3.ipynb]
     python -m autograde demo --out DIR [--source lab3.ipynb]
@@ -21,14 +21,14 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-from tqdm import tqdm
 
-from autograde import crafted, gradebook, report, shards
-from autograde.batch import grade_folder
+from autograde import crafted, gradebook, ledger, report, shards
+from autograde.batch import grade_folder, graded_cells
 from autograde.collect import find_submissions
 from autograde.course import CourseError, check_source, default_cache, default_source, fingerprint, release
 from autograde.reference import run_reference
 from autograde.jobs import MiB, Limits
+from autograde.progress import progress
 
 INCOMPLETE = 1
 CANNOT_RUN = 2
@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--show-hidden-tests", action="store_true",
                              help="show the tests' code, hidden parts included, in feedback (for instructors)")
         if name == "grade":
+            command.add_argument("--regrade", nargs="*", metavar="STUDENT", default=None,
+                                 help="grade again even if unchanged: everyone, or the students named "
+                                      "(put it after SUBMISSIONS)")
             command.add_argument("--gradebook", metavar="URL", default=None,
                                  help="also record the points in this existing nbgrader gradebook "
                                       "(e.g. sqlite:///course/gradebook.db); OUT/gradebook.db is always written")
@@ -99,46 +102,90 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path,
           show_hidden_tests: bool = False, gradebook_url: str | None = None,
-          shard: shards.Shard | None = None) -> list:
-    """Grade `submissions` (only `shard`'s slice of them, if given) into `out` (grades.csv,
-    gradebook.db, feedback/, logs/, and shard.json for a shard); print progress and a table.
-    With `gradebook_url`, the points also go into that nbgrader gradebook."""
+          shard: shards.Shard | None = None, regrade: list[str] | None = None) -> list:
+    """Grade `submissions` (only `shard`'s slice of them, if given) into the ledger `out`
+    (grades.csv, gradebook.db, feedback/, logs/, ledger/, and shard.json for a shard); print
+    progress, a table and a closing line. Only new or changed submissions are graded (see
+    :mod:`autograde.ledger`); `regrade` forces it: [] for everyone, else the ids named. Rows of
+    students not in the folder are kept. With `gradebook_url`, the points of the submissions
+    graded also go into that nbgrader gradebook. Returns every row of `out`."""
     if not submissions.is_dir():
         raise CourseError(f"submissions folder not found: {submissions}")
-    everyone = [s.student_id for s in find_submissions(submissions, source.stem)]
+    check_source(source)
+    found = find_submissions(submissions, source.stem, protected=[source])
+    everyone = [s.student_id for s in found]
     keep = shard.holds if shard else (lambda student_id: True)
-    given = [student_id for student_id in everyone if keep(student_id)]
+    given = [s for s in found if keep(s.student_id)]
+    ids = {s.student_id for s in given}
+    unknown = [student_id for student_id in regrade or [] if student_id not in ids]
+    if unknown:
+        raise CourseError(f"--regrade: no submission for {', '.join(map(report.shown, unknown))} in {submissions}"
+                          + (f" (shard {shard})" if shard else ""))
+    book = ledger.Ledger(out)
+    for name in book.damaged:
+        print(f"ignored a damaged ledger entry: {out / ledger.LEDGER / name}")
+    source_fingerprint = fingerprint(source)
+    options = ledger.grading_options(limits, show_hidden_tests)
+    keys = {s.student_id: ledger.submission_key(s, source_fingerprint, options) for s in given}
+    forced = ids if regrade == [] else set(regrade or [])
+    todo = {student_id for student_id in ids if student_id in forced or not book.matches(student_id, keys[student_id])}
+    reused = len(ids) - len(todo)
+    absent = sorted(set(book.entries) - ids)
     if shard:
-        check_source(source)
         print(f"shard {shard}: {len(given)} of the {len(everyone)} submissions")
         manifest = lambda points, finished: shards.write_manifest(  # noqa: E731
-            out, shard, source.stem, fingerprint(source), points, everyone, given, finished)
-        manifest({}, False)  # a shard that dies before the end says so
-    with tempfile.TemporaryDirectory(prefix="autograde-", ignore_cleanup_errors=True) as run_dir:
-        with tqdm(total=len(given), desc="grading", unit="notebook", file=sys.stdout, dynamic_ncols=True) as progress:
-            def done(outcome) -> None:
-                progress.update(1)
-                progress.set_postfix_str(f"{outcome.student_id}: {outcome.status}")
+            out, shard, source.stem, source_fingerprint, points, everyone, sorted(ids | set(book.entries)), finished)
+        manifest(book.points or {}, False)  # a shard that dies before the end says so
+    if reused:
+        print(f"reusing {reused} rows graded earlier (their submissions and the grading are unchanged; "
+              f"--regrade grades again)")
+    name = source.stem  # nbgrader names the assignment and its notebook after the source file
+    failed = []
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="autograde-", ignore_cleanup_errors=True) as run_dir:
+            shown = progress(len(todo))
 
             def ready(assignment) -> None:
                 if gradebook_url:  # a gradebook that cannot take the points is found before grading
-                    gradebook.check(gradebook_url, source.stem, source.stem, assignment.points)
+                    gradebook.check(gradebook_url, name, name, assignment.points)
+                clash = book.set_points(assignment.points, todo)
+                if clash:
+                    raise CourseError(f"{out} holds the rows of {len(clash)} students graded for other graded cells "
+                                      f"or points ({', '.join(report.shown(c, 40) for c in clash[:5])}"
+                                      f"{', ...' if len(clash) > 5 else ''}): grade into a new --out")
+                book.write_table()
+                gradebook.write_batch_gradebook(book.outcomes(), assignment.gradebook, out, name, name,
+                                                assignment.points)
+                shown.start()
 
-            assignment, outcomes = grade_folder(submissions, source, limits, workers, Path(run_dir), cache,
-                                               on_done=done, show_hidden_tests=show_hidden_tests, on_ready=ready,
-                                               keep=keep)
-        report.write_csv(outcomes, assignment.grade_ids, out / "grades.csv")
-        report.publish_files(outcomes, out)
-        name = source.stem  # nbgrader names the assignment and its notebook after the source file
-        gradebook.write_batch_gradebook(outcomes, assignment.gradebook, out, name, name, assignment.points)
-        if gradebook_url:
-            gradebook.record(outcomes, gradebook_url, name, name, assignment.points)
+            def done(outcome) -> None:
+                book.record(outcome, keys[outcome.student_id])
+                gradebook.add_to_batch_gradebook(outcome, out, name, name, book.points)
+                if gradebook_url:
+                    gradebook.record([outcome], gradebook_url, name, name, book.points)
+                if outcome.status != "ok":
+                    failed.append(outcome.student_id)
+                shown(outcome)
+
+            try:
+                grade_folder(submissions, source, limits, workers, Path(run_dir), cache, on_done=done,
+                             show_hidden_tests=show_hidden_tests, on_ready=ready, keep=todo.__contains__)
+            finally:
+                shown.close()
+    else:
+        if book.points is None:
+            book.set_points(dict(graded_cells(check_source(source))), set())
+        book.write_table()
     if shard:
-        manifest(assignment.points, True)
+        manifest(book.points or {}, True)
+    outcomes = book.outcomes()
     print(report.summary_table(outcomes))
     print(f"\nwrote {out / 'grades.csv'}, {out / 'gradebook.db'}, {out / 'feedback'}/, {out / 'logs'}/"
           + (f", {out / shards.MANIFEST}" if shard else "")
           + (f"; recorded the points in {gradebook_url}" if gradebook_url else ""))
+    print(f"{len(todo)} graded, {reused} reused, {len(failed)} failed"
+          + (f" (status other than ok: {', '.join(report.shown(f, 40) for f in sorted(failed))})" if failed else "")
+          + (f"; kept the rows of {len(absent)} students not in {submissions}" if absent else ""))
     return outcomes
 
 
@@ -190,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {release(args.source, args.out, Path(scratch))}")
         elif args.verb == "grade":
             grade(args.submissions, args.out, args.source.resolve(), _limits(args), args.workers, args.cache.resolve(),
-                  args.show_hidden_tests, args.gradebook, args.shard)
+                  args.show_hidden_tests, args.gradebook, args.shard, args.regrade)
         elif args.verb == "merge":
             return merge(args.shards, args.out)
         elif args.verb == "gradescope":

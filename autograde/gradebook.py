@@ -1,18 +1,22 @@
 """Record a batch's points in nbgrader's gradebook, so nbgrader's own tools see them.
 
 The check phase decides the points; this module only writes them down, in the trusted batch
-process, after every submission is graded. Two places it can write:
+process, as each submission finishes. Two places it can write:
 
 - by default ``OUT/gradebook.db``, a copy of the gradebook that ``nbgrader generate_assignment``
   made for the assignment (its notebooks and graded cells with their points), with one
-  submission per student. It is rebuilt on each run, like ``grades.csv``, so it always matches
-  the table beside it;
+  submission per student of the output folder's ledger (:mod:`autograde.ledger`). It is rebuilt
+  from the ledger when a batch starts and a submission is added as it finishes, each time written
+  beside and moved over the old one, so it always matches the ``grades.csv`` beside it;
 - an instructor's existing nbgrader gradebook (``--gradebook sqlite:///.../gradebook.db``):
   the assignment must be there already (``nbgrader generate_assignment`` made it); each graded
   student's submission is created or updated, and nothing else in it is touched.
 
-Each graded cell's points go into nbgrader's ``auto_score``; a manual score an instructor set
-in ``nbgrader formgrader`` stays as it is (nbgrader shows the manual score where there is one).
+As nbgrader's own autograder does (``SaveAutoGrades``): each graded cell's points go into
+``auto_score``, and the cell needs manual grading only when it already has a manual score
+(which stays as it is: nbgrader shows the manual score where there is one); the submission's
+timestamp is the submitted file's modification time (nbgrader takes it from ``timestamp.txt``),
+stored as nbgrader stores it, in UTC without a time zone.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import io
 import os
 import shutil
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 from autograde.course import CourseError
@@ -92,13 +97,23 @@ def record(outcomes: list[Outcome], url: str, assignment: str, notebook: str,
         gradebook.close()
 
 
+def gradebook_id(student_id: str) -> str:
+    """The student's id in the gradebook: the id, with bytes of a file name that are not UTF-8
+    written as ``\\xNN`` (SQLite stores UTF-8 text only)."""
+    return student_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _write(gradebook, outcomes: list[Outcome], assignment: str, notebook: str, max_points: dict[str, float]) -> None:
     for outcome in outcomes:
-        gradebook.update_or_create_student(outcome.student_id)
-        gradebook.update_or_create_submission(assignment, outcome.student_id)
+        student = gradebook_id(outcome.student_id)
+        gradebook.update_or_create_student(student)
+        when = {} if outcome.submitted is None else {
+            "timestamp": datetime.fromtimestamp(outcome.submitted, timezone.utc).replace(tzinfo=None)}
+        gradebook.update_or_create_submission(assignment, student, **when)
         for grade_id in max_points:
-            grade = gradebook.find_grade(grade_id, notebook, assignment, outcome.student_id)
+            grade = gradebook.find_grade(grade_id, notebook, assignment, student)
             grade.auto_score = float(outcome.cells.get(grade_id, 0.0))
+            grade.needs_manual_grade = grade.manual_score is not None
         gradebook.db.commit()
 
 
@@ -111,6 +126,20 @@ def write_batch_gradebook(outcomes: list[Outcome], template: Path, out: Path, as
     shutil.copyfile(template, partial)
     try:
         record(outcomes, f"sqlite:///{partial}", assignment, notebook, max_points)
+        os.replace(partial, out / "gradebook.db")
+    finally:
+        partial.unlink(missing_ok=True)
+    return out / "gradebook.db"
+
+
+def add_to_batch_gradebook(outcome: Outcome, out: Path, assignment: str, notebook: str,
+                           max_points: dict[str, float]) -> Path:
+    """Record one finished submission in ``out``/gradebook.db (made by :func:`write_batch_gradebook`):
+    a copy takes it, then replaces the file, so a crash leaves the file as it was before."""
+    partial = out / ".gradebook.db.partial"
+    shutil.copyfile(out / "gradebook.db", partial)
+    try:
+        record([outcome], f"sqlite:///{partial}", assignment, notebook, max_points)
         os.replace(partial, out / "gradebook.db")
     finally:
         partial.unlink(missing_ok=True)

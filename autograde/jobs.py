@@ -44,3 +44,4 @@ class Outcome:
     log: Path | None = None
     seconds: float = 0.0
     results: list[dict] = field(default_factory=list)  # the check phase's, one per test run (see check.runner)
+    submitted: float | None = None  # the submitted file's modification time (epoch seconds), if known

@@ -8,6 +8,11 @@
 """
 from __future__ import annotations
 
+import errno
+import json
+import os
+import stat
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -20,17 +25,61 @@ class InvalidSubmission(ValueError):
     """The file cannot be read as a notebook; the message says why, for the grade table."""
 
 
+def read_bytes(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of the regular file `path`, opened without following a link (OSError otherwise,
+    InvalidSubmission when larger than `limit`). A FIFO or device is never read: it is refused by
+    its type after opening non-blocking."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidSubmission("not a regular file")
+        if info.st_size > limit:
+            raise InvalidSubmission(f"file is {info.st_size} bytes, more than the {limit} accepted")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidSubmission(f"file is more than the {limit} bytes accepted")
+    return data
+
+
 def read_submission(path: Path) -> NotebookNode:
-    """Read and validate a submitted notebook (nbformat 4); raise InvalidSubmission otherwise."""
-    size = path.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
-        raise InvalidSubmission(f"file is {size} bytes, more than the {MAX_NOTEBOOK_BYTES} accepted")
+    """Read and validate a submitted notebook (nbformat 4); raise InvalidSubmission otherwise.
+
+    The file is opened without following links. The reason given never quotes the file's
+    content (nbformat's and jsonschema's messages do, so they are not passed on): only where
+    (line and column, cell number) and what kind of problem.
+    """
     try:
-        notebook = nbformat.read(path, as_version=4)
-        nbformat.validate(notebook)
-    except Exception as error:  # json, nbformat and encoding errors all mean the same here
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InvalidSubmission(f"not a valid notebook: {first_line}") from error
+        data = read_bytes(path)
+    except OSError as error:
+        reason = "a symbolic link" if error.errno == errno.ELOOP else error.strerror
+        raise InvalidSubmission(f"cannot be read ({reason})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidSubmission(f"not a valid notebook: not UTF-8 text (byte {error.start})") from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidSubmission(f"not a valid notebook: not JSON ({error.msg}, line {error.lineno} "
+                                f"column {error.colno})") from None
+    except RecursionError:
+        raise InvalidSubmission("not a valid notebook: JSON nested too deeply") from None
+    try:
+        with warnings.catch_warnings():  # nbformat warns (on stderr) about cells without ids: not our business
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(text, as_version=4)
+    except Exception:  # nbformat's errors quote the file
+        raise InvalidSubmission("not a valid notebook: JSON, but not in a notebook format nbformat reads") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.validate(notebook)
+    except Exception as error:
+        where = list(getattr(error, "absolute_path", []) or [])
+        cell = (f" (cell {where[1] + 1})" if len(where) > 1 and where[0] == "cells" and isinstance(where[1], int)
+                else "")
+        raise InvalidSubmission(f"not a valid notebook: does not follow the nbformat 4 schema{cell}") from None
     return notebook
 
 

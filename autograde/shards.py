@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograde.jobs import Outcome
-from autograde.report import FIXED_COLUMNS
+from autograde.ledger import LEDGER, file_stem, restore
+from autograde.report import FIXED_COLUMNS, shown
 
 MANIFEST = "shard.json"
 FORMAT = 1
@@ -52,7 +53,7 @@ class Shard:
 
 def slice_of(student_id: str, count: int) -> int:
     """The slice (1..count) of `student_id`: the same on every machine and Python version."""
-    digest = hashlib.sha256(student_id.encode("utf-8")).digest()
+    digest = hashlib.sha256(student_id.encode("utf-8", "surrogateescape")).digest()
     return 1 + int.from_bytes(digest[:8], "big") % count
 
 
@@ -90,7 +91,7 @@ class Slice:
     everyone: list[str]
     students: list[str]
     finished: bool
-    rows: dict[str, list[str]]  # student id -> CSV row
+    rows: dict[str, list[str]]  # student id -> CSV row (as written: text cells neutralised)
 
     @property
     def grade_ids(self) -> list[str]:
@@ -120,16 +121,17 @@ def read_slice(folder: Path) -> Slice:
     rows: dict[str, list[str]] = {}
     grades = folder / "grades.csv"
     if manifest.get("finished") is True and grades.is_file():
-        with open(grades, newline="", encoding="utf-8") as handle:
+        with open(grades, newline="", encoding="utf-8", errors="surrogateescape") as handle:
             table = list(csv.reader(handle))
         if not table or table[0] != FIXED_COLUMNS + list(points) + ["notes"]:
             raise ShardError(f"{grades} does not have the columns its {MANIFEST} names")
         for row in table[1:]:
-            if row[0] in rows:
-                raise ShardError(f"{grades} has two rows for {row[0]}")
-            if row[0] not in manifest["students"]:
-                raise ShardError(f"{grades} has a row for {row[0]}, who is not in shard {shard}")
-            rows[row[0]] = row
+            student_id = restore(row[0]) if row else ""
+            if student_id in rows:
+                raise ShardError(f"{grades} has two rows for {shown(student_id, 60)}")
+            if student_id not in manifest["students"]:
+                raise ShardError(f"{grades} has a row for {shown(student_id, 60)}, who is not in shard {shard}")
+            rows[student_id] = row
     return Slice(folder, shard, manifest["assignment"], manifest["source"], points, manifest["class"],
                  manifest["students"], manifest.get("finished") is True and grades.is_file(), rows)
 
@@ -176,7 +178,7 @@ def merge(folders: list[Path], out: Path) -> Merged:
     unfinished = [str(piece.shard) for piece in slices if not piece.finished]
     absent = [f"{index}/{count}" for index in range(1, count + 1) if index not in seen]
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as handle:
+    with open(out / "grades.csv", "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(FIXED_COLUMNS + first.grade_ids + ["notes"])
         for student_id in sorted(graded_by):
@@ -185,11 +187,20 @@ def merge(folders: list[Path], out: Path) -> Merged:
         shutil.rmtree(out / folder, ignore_errors=True)
         (out / folder).mkdir()
         for student_id, piece in graded_by.items():
-            page = piece.folder / folder / f"{student_id}{suffix}"
+            page = piece.folder / folder / f"{file_stem(student_id)}{suffix}"
             if page.is_file():
                 shutil.copyfile(page, out / folder / page.name)
     _merge_gradebooks(slices, graded_by, out)
     return Merged(len(graded_by), sorted(set(first.everyone) - set(graded_by)), sorted(absent + unfinished))
+
+
+def _submitted(folder: Path, student_id: str) -> float | None:
+    """The submission time the shard's ledger recorded for `student_id`, if any."""
+    try:
+        entry = json.loads((folder / LEDGER / f"{file_stem(student_id)}.json").read_text(encoding="utf-8"))
+        return float(entry["submitted"]) if entry.get("submitted") is not None else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _merge_gradebooks(slices: list[Slice], graded_by: dict[str, Slice], out: Path) -> None:
@@ -207,8 +218,9 @@ def _merge_gradebooks(slices: list[Slice], graded_by: dict[str, Slice], out: Pat
     outcomes = []
     for student_id, piece in sorted(graded_by.items()):
         row = dict(zip(columns, piece.rows[student_id]))
-        outcomes.append(Outcome(student_id, row["status"], float(row["score"]), float(row["max_score"]),
-                                {grade_id: float(row[grade_id]) for grade_id in first.grade_ids}))
+        outcomes.append(Outcome(student_id, restore(row["status"]), float(row["score"]), float(row["max_score"]),
+                                {grade_id: float(row[grade_id]) for grade_id in first.grade_ids},
+                                submitted=_submitted(piece.folder, student_id)))
     partial = out / ".gradebook.db.partial"
     shutil.copyfile(template, partial)
     try:

@@ -154,6 +154,6 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
               if job.show_hidden_tests else None)
     page = job.workspace / "feedback.html"
     page.write_text(render_feedback(student_id, score, max_score, results, run_notes + notes, box, hidden),
-                    encoding="utf-8")
+                    encoding="utf-8", errors="replace")  # a student id may hold bytes of a name that are not UTF-8
     return Outcome(student_id, status, score, max_score, cells, run_notes + notes, feedback=page, log=log,
                    seconds=time.monotonic() - started, results=results)

@@ -59,9 +59,9 @@ def batch(tmp_path_factory):
     command = ("grade", subs, "--out", out, "--source", source, "--workers", "2", "--timeout", CELL_TIMEOUT,
                "--submission-timeout", SUBMISSION_TIMEOUT, "--cache", root / "cache")
     runs = []
-    for _ in range(2):
+    for again in ((), ("--regrade",)):  # the second run grades everyone again (unchanged ones are reused without it)
         started = time.monotonic()
-        result = autograde(*command, cwd=root)
+        result = autograde(*command, *again, cwd=root)
         runs.append({"result": result, "seconds": time.monotonic() - started,
                      "csv": (out / "grades.csv").read_bytes() if (out / "grades.csv").exists() else b""})
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
@@ -158,7 +158,8 @@ def test_hostile_code_changes_nothing_outside_its_sandbox(batch):
     assert snapshot(batch["instructor"]) == batch["protected"]["instructor"]
     assert snapshot(batch["subs"]) == batch["protected"]["submissions"]
     assert not list(batch["root"].rglob("pwned.txt"))
-    assert sorted(p.name for p in batch["out"].iterdir()) == ["feedback", "gradebook.db", "grades.csv", "logs"]
+    assert sorted(p.name for p in batch["out"].iterdir()) == ["feedback", "gradebook.db", "grades.csv", "ledger",
+                                                               "logs"]
     assert not processes_with(batch["marker"])
     row = batch["rows"]["hostile"]
     if landlock_abi() >= 6:  # it could not signal the grader either

@@ -113,3 +113,28 @@ def test_merge_reports_missing_students(tmp_path):
     assert sorted(read_rows(tmp_path / "merged" / "grades.csv")) == ["ada", "grace"]
     assert sorted(p.name for p in (tmp_path / "merged" / "feedback").iterdir()) == ["ada.html", "grace.html"]
     shutil.rmtree(tmp_path / "merged")
+
+
+def test_merge_reads_neutralised_ids_back(tmp_path):
+    from autograde import ledger
+    from autograde.jobs import Outcome
+
+    everyone = ["=ada", "@alan", "grace"]
+    folders = []
+    for index in (1, 2):
+        given = [s for s in everyone if shards.slice_of(s, 2) == index]
+        folder = tmp_path / f"shard{index}"
+        shards.write_manifest(folder, shards.Shard(index, 2), "lab3", "abc", {"test_one": 1.0}, everyone, given, True)
+        outcomes = [Outcome(s, "ok", 1.0, 1.0, {"test_one": 1.0}) for s in given]
+        (folder / "grades.csv").write_bytes(ledger.table_bytes(outcomes, ["test_one"]))
+        for sub in ("feedback", "logs"):
+            (folder / sub).mkdir()
+        for student in given:
+            (folder / "feedback" / f"{ledger.file_stem(student)}.html").write_text(student, encoding="utf-8")
+        folders.append(folder)
+    result = autograde("merge", *folders, "--out", tmp_path / "merged", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    rows = read_rows(tmp_path / "merged" / "grades.csv")
+    assert sorted(rows) == ["'=ada", "'@alan", "grace"]
+    assert sorted(p.name for p in (tmp_path / "merged" / "feedback").iterdir()) == ["=ada.html", "@alan.html",
+                                                                                   "grace.html"]
