@@ -1,5 +1,6 @@
-"""The instructor's command line: ``release``, ``grade``, ``merge``, ``gradescope`` and ``demo``.
+"""The instructor's command line: ``check``, ``release``, ``grade``, ``merge``, ``gradescope``, ``demo``.
 
+    python -m autograde check [--source lab3.ipynb]
     python -m autograde release --out DIR [--source lab3.ipynb]
     python -m autograde grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--shard K/N] [--source lab3.ipynb]
                                           [--gradebook sqlite:///PATH/gradebook.db] [--regrade [STUDENT ...]]
@@ -51,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--out", type=Path, required=True, help=out)
         return command
 
+    check = verbs.add_parser("check", help="say what each test reads and how it reaches the grader; "
+                                           "find what would stop a release")
+    check.add_argument("--source", type=Path, default=default_source(),
+                       help="instructor notebook with nbgrader metadata (default: %(default)s)")
     with_source(verbs.add_parser("release", help="write the student notebook and its assets"))
     merge = verbs.add_parser("merge", help="merge the outputs of `grade --shard K/N` into one grades.csv")
     merge.add_argument("shards", type=Path, nargs="+", help="the --out folders of the shards")
@@ -225,12 +230,29 @@ def demo(out: Path, source: Path, limits: Limits, workers: int, cache: Path) -> 
     crafted.write_submission(crafted.damaged_json(release_nb), submissions / "damaged_json.ipynb")
     print(f"3. example submissions: {submissions}/ ({', '.join(DEMO_KINDS)}, damaged_json)")
     print("4. grading them")
-    grade(submissions, out / "grades", source, limits, workers, cache)
+    outcomes = grade(submissions, out / "grades", source, limits, workers, cache, regrade=[])
+    perfect = next(o for o in outcomes if o.student_id == "perfect")
+    if perfect.score < perfect.max_score:
+        lost = [f"{grade_id} ({points:g} of {points_max:g})" for grade_id, points in perfect.cells.items()
+                if points < (points_max := _points(source)[grade_id])]
+        raise CourseError(f"the reference's answers scored {perfect.score:g} of {perfect.max_score:g}: "
+                          f"{', '.join(lost) or perfect.status}; see {perfect.feedback or out / 'grades'}")
+
+
+def _points(source: Path) -> dict[str, float]:
+    return dict(graded_cells(check_source(source)))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.verb == "check":
+            from autograde import source_check
+
+            check_source(args.source)
+            found = source_check.check(args.source)
+            print(found.text())
+            return CANNOT_RUN if found.problems else 0
         if args.verb == "release":
             check_source(args.source)
             with tempfile.TemporaryDirectory(prefix="autograde-release-") as scratch:

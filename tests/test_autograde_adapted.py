@@ -117,3 +117,21 @@ def test_an_adapted_lab_grades_the_instructors_helpers_from_the_source(tmp_path)
     assert {k: float(r["score"]) for k, r in rows.items()} == {
         "reference": full, "shadowing": full, "wrong": full - 5}, rows
     assert all(r["status"] == "ok" for r in rows.values()), rows
+
+
+def test_check_says_how_each_value_crosses_and_demo_fails_when_the_reference_loses_points(tmp_path):
+    """A value that cannot cross (a map object) passes in the reference run but not at grading:
+    ``demo`` stops, naming the test; ``check`` prints the report and exits 0 (no static problem)."""
+    lazy = _cell("solution", "lazy_squares", "squares_again = None\n### BEGIN SOLUTION\n"
+                                             "squares_again = map(lambda x: x * x, range(10))\n### END SOLUTION")
+    test = _cell("test", "test_lazy", "assert list(squares_again)[3] == 9", points=1)
+    source = adapted(tmp_path, extra=[lazy, test])
+    checked = autograde("check", "--source", source, cwd=tmp_path)
+    assert checked.returncode == 0 and checked.stderr == "", checked
+    assert "test_far (5 points): RADIUS (provided), in_unit_disc (provided), far (value, cell far_points)" \
+        in checked.stdout
+    assert "0 problem(s)" in checked.stdout
+    demo = autograde("demo", "--out", tmp_path / "demo", "--source", source, "--timeout", "20",
+                     "--cache", tmp_path / "cache", cwd=tmp_path)
+    assert demo.returncode == 2, demo.stdout + demo.stderr
+    assert "the reference's answers scored" in demo.stderr and "test_lazy (0 of 1)" in demo.stderr

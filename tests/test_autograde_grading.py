@@ -18,11 +18,12 @@ import pytest
 
 import grading_runs
 from autograde import crafted
+from autograde.batch import graded_cells
 from autograde.course import CourseError
 from autograde.run.confine import landlock_abi
 from grading_runs import FIXTURE, instructor_folder, processes_with, snapshot
 
-FULL_MARKS = 6.0
+FULL_MARKS = sum(points for _, points in graded_cells(nbformat.read(FIXTURE, as_version=4)))
 CELL_TIMEOUT, SUBMISSION_TIMEOUT = 3, 10
 
 
