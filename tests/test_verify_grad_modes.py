@@ -74,7 +74,8 @@ def test_a_forward_assigned_to_the_network_object_is_refused():
     net.forward = other.forward
     x = torch.zeros(1, 2)
     assert not torch.allclose(net(x), net[2](net[1](net[0](x))))   # net(x) runs other
-    with pytest.raises(TypeError, match=r"forward assigned to the object itself \(net.forward"):
+    with pytest.raises(TypeError, match=r"the network \(Sequential\) with a forward assigned to the "
+                                        r"object itself \(m.forward = f\)"):
         verify(net, [(-1.0, 1.0)] * 2, [(-100.0, 100.0)], timeout=10, progress=False)
 
 
@@ -82,5 +83,5 @@ def test_a_forward_assigned_to_a_submodule_is_refused():
     net = Wrapper()
     net.body.forward = lambda x: torch.zeros(x.shape[0], 1)
     with pytest.raises(TypeError, match=r"module 'body' \(Sequential\) with a forward "
-                                        r"assigned to the object itself \(body.forward"):
+                                        r"assigned to the object itself"):
         output_bounds(net, [(-1.0, 1.0)] * 2)

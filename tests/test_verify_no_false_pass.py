@@ -190,7 +190,7 @@ def test_hooks_are_refused():
     finally:
         handle.remove()
     net[0].forward = lambda x: x
-    with pytest.raises(TypeError, match=r"layer '0' \(Linear\) with a replaced forward"):
+    with pytest.raises(TypeError, match=r"module '0' \(Linear\) with a forward assigned to the object"):
         verify(net, [(0, 1), (0, 1)], [(-1, 1)], progress=False)
 
 

@@ -196,10 +196,9 @@ def _check_modules(net: nn.Module) -> None:
             # net(x) runs the instance's own forward, while tracing reads the class's: bounding
             # the class's would prove a network that does not run
             raise _unsupported(f"{where} with a forward assigned to the object itself "
-                               f"({name + '.' if name else 'net.'}forward = ...): net(x) runs "
-                               "that function, not the class's forward(); define the "
-                               "computation in the class, or verify the module whose "
-                               "forward it is")
+                               "(m.forward = f): net(x) runs f, not the class's forward(); "
+                               "define the computation in the class, or verify the module "
+                               "whose forward f is")
 
 
 def _leaf(node: fx.Node, root: nn.Module):
