@@ -14,6 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+from test_formats import SMALL_NNET
+
 from verifier import __main__ as cli, formats
 from verifier.formats import FormatError, load_vnnlib, read_vnnlib
 
@@ -200,23 +202,6 @@ def test_the_cli_refuses_in_one_line_with_exit_status_2(tmp_path):
         assert done.stderr == "" and done.stdout.count("\n") == 1, done
         assert done.stdout.startswith("error: ") and says in done.stdout, done.stdout
 
-
-SMALL_NNET = """2,2,1,3,
-2,3,1,
-0,
--1.0,-2.0,
-1.0,2.0,
-0.5,0.0,10.0,
-2.0,4.0,3.0,
-1.0,-1.0,
-0.5,0.5,
--2.0,0.0,
-0.0,
-1.0,
--0.5,
-1.0,-1.0,2.0,
-0.25,
-"""
 
 
 def _usual_shape(rng, n_in, n_out) -> str:
