@@ -264,3 +264,20 @@ def test_files_of_vnncomp_shape_read_as_the_vnnlib_package_reads_them(tmp_path):
             return sorted(out)
         assert sorted(rows(m, r) for m, r in polytopes) == \
             sorted(our_rows(outs) for _, outs in case.terms), p.read_text()
+
+
+def test_the_cli_writes_vnncomps_result_file(tmp_path):
+    net = _write(tmp_path, "n.nnet", SMALL_NNET)
+    head = ("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+            "(assert (<= X_0 1))\n(assert (>= X_0 -1))\n(assert (<= X_1 2))\n(assert (>= X_1 -2))\n")
+    holds = _write(tmp_path, "holds.vnnlib", head + "(assert (>= Y_0 100.0))\n")
+    broken = _write(tmp_path, "broken.vnnlib", head + "(assert (>= Y_0 0.3))\n")
+    result = tmp_path / "result.txt"
+    assert cli.main([str(net), str(holds), "--timeout", "20", "--result", str(result)]) == 0
+    assert result.read_text() == "unsat\n"
+    assert cli.main([str(net), str(broken), "--timeout", "20", "--result", str(result)]) == 10
+    lines = result.read_text().splitlines()
+    assert lines[0] == "sat" and lines[1].startswith("((X_0 ") and lines[2].startswith(" (X_1 ")
+    assert lines[3].startswith(" (Y_0 ") and lines[-1].endswith("))") and len(lines) == 4
+    x = [float(line.strip("() ").split()[1]) for line in lines[1:3]]
+    assert -1 <= x[0] <= 1 and -2 <= x[1] <= 2

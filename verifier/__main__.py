@@ -1,4 +1,4 @@
-"""``python -m verifier NET PROPERTY [--timeout S] [--threads N]``: one VNN-COMP style instance.
+"""``python -m verifier NET PROPERTY [--timeout S] [--threads N] [--result FILE]``: one VNN-COMP instance.
 
 NET is an ``.onnx`` or ``.nnet`` network, PROPERTY a ``.vnnlib`` file (VNN-LIB 1.0,
 or 2.0 when it starts with ``(vnnlib-version <2.0>)``). The last
@@ -8,6 +8,9 @@ the counterexample as ``(X_i value)`` and ``(Y_j value)``), ``timeout`` or
 ``unknown``. Exit status: 0 unsat, 10 sat, 20 unknown, 30 timeout, 2 bad input. A network or
 property the kit cannot read exactly is refused: one line ``error: ...`` naming the file and the
 construct (the node and operator, or the line of the property), exit status 2, no traceback.
+
+``--result FILE`` also writes the answer in the file VNN-COMP's scripts read: the word on the first
+line and, after ``sat``, the counterexample as ``((X_0 v)`` ... `` (Y_m v))``, one value a line.
 
 A ``sat`` is printed only for a counterexample that meets the property file's own constraints,
 read exactly, with the network's output at it. A file whose constraints can never all hold
@@ -108,6 +111,9 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default: 60)")
     parser.add_argument("--threads", type=int, default=1,
                         help="PyTorch threads (default: 1; see the module's docstring)")
+    parser.add_argument("--result", type=Path, default=None, metavar="FILE",
+                        help="also write the answer as VNN-COMP's result file: the word, then for "
+                             "sat the counterexample ((X_i v) ... (Y_j v))")
     args = parser.parse_args(argv)
     from verifier.formats import FormatError
 
@@ -130,6 +136,9 @@ def main(argv=None) -> int:
     for line in lines:
         print(line)
     print(answer)
+    if args.result is not None:
+        witness = [line for line in lines if line.lstrip("( ").startswith(("X_", "Y_"))]
+        args.result.write_text("\n".join([answer] + (witness if answer == "sat" else [])) + "\n")
     return EXIT[answer]
 
 
