@@ -16,10 +16,12 @@ closed folder is an empty, open one holding only what the run needs.
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 import pwd
 import random
+import re
 import shutil
 import stat
 import subprocess
@@ -117,7 +119,7 @@ loop = ("import time\\nfor _ in range(3000):\\n    try:\\n        open(%r, 'w').
         "    except OSError:\\n        pass\\n    time.sleep(0.1)  # %s" % (str(root / "results/results.json"), MARKER))
 subprocess.Popen(["/usr/bin/env", "-i", sys.executable, "-c", loop], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-Path("attack-report.json").write_text(json.dumps(found))
+print("ATTACK-REPORT", json.dumps(found))
 """
 
 
@@ -259,6 +261,8 @@ def test_students_read_why_they_lost_points(autograder):
     assert "no notebook" in runs["empty"]["results"]["output"]
     assert "not sandboxed" in runs["attack"]["results"]["output"]
     assert "not sandboxed" not in runs["perfect"]["results"]["output"]
+    if bwrap_binary() is not None:  # the mode that graded, as the student's results say it
+        assert "sandbox: bubblewrap" in runs["perfect"]["results"]["output"]
 
 
 def test_hidden_tests_stay_hidden(autograder):
@@ -272,9 +276,11 @@ def test_hidden_tests_stay_hidden(autograder):
 def test_the_run_user_can_neither_read_the_instructors_files_nor_write_the_results(autograder):
     run = autograder["runs"]["attack"]
     assert run["results"]["score"] == 4.0  # the grader's results, not the attack's
-    reports = list(run["grading"].glob("run/work/*/box/work/attack-report.json"))
+    pages = list(run["grading"].glob("run/work/*/feedback.html"))  # the box itself is gone once graded
+    assert len(pages) == 1 and not list(run["grading"].glob("run/work/*/box"))
+    reports = re.findall(r"ATTACK-REPORT (\{[^\n<]*\})", html.unescape(pages[0].read_text(encoding="utf-8")))
     assert len(reports) == 1, "the attack cell did not run"
-    found = json.loads(reports[0].read_text())
+    found = json.loads(reports[0])
     assert found == {"read the instructor notebook": "PermissionError", "list private": "PermissionError",
                      "list the generated assignment": "PermissionError", "list work": "PermissionError",
                      "write results.json": "PermissionError", "write beside results.json": "PermissionError",
