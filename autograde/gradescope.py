@@ -24,8 +24,10 @@ says otherwise, as in the tests)::
 Grading is the local grading (:func:`autograde.batch.grade_folder`, the same run and check phases,
 the same limits, chosen when the zip is built), with one more wall: the run phase executes as
 the unprivileged user ``setup.sh`` created (``run_as`` in settings.json, or ``AUTOGRADE_RUN_AS``),
-inside bubblewrap where the container allows an unprivileged user namespace, else without it (two
-phases apart by user id, Landlock and rlimits; the results say "not sandboxed"). That user can
+in the best sandbox mode that starts Python there, found by trying each as that user (bubblewrap,
+bubblewrap with the container's ``/proc``, or none: two phases apart by user id, Landlock and
+rlimits, and the results say "not sandboxed"); the results name the mode, and ``setup.sh``
+fails only when no mode can start Python and the kit. That user can
 read neither private/ nor the staged submission, and cannot write results/. ``results.json`` is
 written by root once no process of that user is left, from the check phase's results only.
 

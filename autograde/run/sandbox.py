@@ -3,20 +3,28 @@
 The sandbox (:func:`bwrap_command`): new PID, network, IPC, UTS, user, cgroup and mount
 namespaces (``--unshare-all``), ``--die-with-parent``, a new session (no terminal). Visible,
 read-only: the system's ``/usr`` (and its ``/lib``, ``/bin`` links), the Python installation and
-this environment, the kit's packages (``verifier``, ``circle``, ``mnist_tools`` and only
-``autograde/run``), the MNIST folder. Writable: the submission's box (its notebook and assets,
-where the exporter writes), a private ``/tmp`` and a size-limited ``/dev/shm``. Nothing else of
-the machine is there: no instructor notebook, gradebook, cache, other submission, result or
-grader socket. The PID namespace ends every process of the run when the runner ends.
+this environment, the kit's packages (``verifier``, ``circle``, ``mnist_tools``, ``labseed`` and
+only ``autograde/run``), the MNIST folder. Writable: the submission's box (its notebook and
+assets, where the exporter writes; its ``tmp/`` is the sandbox's ``/tmp``) and a size-limited
+``/dev/shm``. Nothing else of the machine is there: no instructor notebook, gradebook, cache,
+other submission, result or grader socket. The PID namespace ends every process of the run when
+the runner ends.
+
+Which of the three modes (:class:`Mode`: bubblewrap, bubblewrap with the host's ``/proc``, none)
+runs is decided by trying them (:func:`candidate_modes`, :func:`autograde.run.phase.preflight`).
 
 A dedicated user (:class:`RunAs`, for a grader that runs as root where every file is readable,
 as on Gradescope): the whole run, bwrap included, executes as that unprivileged user
 (:mod:`autograde.run.become`); file permissions then keep it from the instructor's files, and
 bwrap runs unprivileged, in a user namespace, where the machine allows one.
 
-Memory (:class:`Cgroup`): a cgroup v1 memory controller limit (memory and swap) and a pids
-limit, which count shared mappings and ``/dev/shm`` too. Without a writable controller the
-kernel gets ``RLIMIT_DATA`` instead, which shared mappings escape; the notes say so.
+Memory (:class:`Cgroup`, :class:`Cgroup2`): a memory limit (memory and swap) and a pids limit
+in a cgroup of the run's own, v1 where its controllers are mounted, else v2; they count shared
+mappings and ``/dev/shm`` too. Without a writable controller the kernel gets ``RLIMIT_DATA``
+instead, which shared mappings escape; the notes say so.
+
+Disk (:class:`Quota`): the box is a size- and inode-limited tmpfs where the grader may mount,
+else a folder watched while the run lasts.
 """
 from __future__ import annotations
 
