@@ -293,8 +293,11 @@ class Cgroup2(Cgroup):
         self.folder.mkdir()
         self.folders = [self.folder]
         (self.folder / "memory.max").write_text(str(memory_bytes))
-        (self.folder / "memory.swap.max").write_text("0")
         (self.folder / "pids.max").write_text(str(max_processes))
+        try:  # absent where the kernel does not account swap (then there is none to stretch the limit)
+            (self.folder / "memory.swap.max").write_text("0")
+        except OSError:
+            pass
         self.hit_memory_limit = False
 
     @classmethod
