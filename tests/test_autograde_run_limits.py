@@ -94,6 +94,25 @@ def test_seed_everything_repeats_the_draws_and_prints_nothing():
         assert first[4:] == (1, True), first
         print("same")
     """)
+    # what the grader's kernel does: numpy and torch seeded as they are imported, the same draws
+    lazily = textwrap.dedent("""
+        import random, sys
+        import labseed
+        labseed.seed_on_import()
+        assert "torch" not in sys.modules and "numpy" not in sys.modules
+        first = random.random()
+        import numpy as np, torch
+        from circle import gen_data
+        print((first, float(np.random.rand()), float(torch.rand(1)), gen_data(3).tolist(),
+               torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()))
+        labseed.seed_everything()
+        print((random.random(), float(np.random.rand()), float(torch.rand(1)), gen_data(3).tolist(),
+               torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()))
+    """)
+    both = subprocess.run([sys.executable, "-c", lazily], capture_output=True, text=True, timeout=300)
+    assert both.returncode == 0 and both.stderr == "", both.stderr
+    on_import, everything = both.stdout.strip().splitlines()
+    assert on_import == everything
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "same", ""), done.stderr
     with pytest.raises(ValueError, match="seed must be an int"):

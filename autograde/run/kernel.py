@@ -5,11 +5,12 @@ The runner starts it with ``AUTOGRADE_CONFINE`` in the environment (JSON: ``writ
 ``memory_bytes`` or null, ``file_bytes``, ``cpu_seconds``, and ``seed`` and ``threads``); the
 variable is removed before any student code runs. With Landlock ABI 6+ the kernel can then signal
 no process outside itself (not the runner that records its outputs); with any ABI it can write
-only where it is told. As the first cell starts, the kernel calls
-:func:`labseed.seed_everything` (the function the notebook's set-up cell calls): ``random``,
-numpy and torch seeded with the assignment's seed, torch's thread count fixed, its deterministic
-algorithms on. The same notebook then draws the same numbers every time it is graded, whichever
-worker grades it. The call leaves no name in the notebook's namespace and no entry in its history.
+only where it is told. As the first cell starts, the kernel seeds itself as
+:func:`labseed.seed_everything` (the function the notebook's set-up cell calls) does: ``random``,
+numpy and torch seeded with the assignment's seed (numpy and torch as they are imported, see
+:func:`labseed.seed_on_import`), torch's thread count fixed, its deterministic algorithms on.
+The same notebook then draws the same numbers every time it is graded, whichever worker grades
+it. The call leaves no name in the notebook's namespace and no entry in its history.
 """
 from __future__ import annotations
 
@@ -24,15 +25,16 @@ CONFINE_VARIABLE = "AUTOGRADE_CONFINE"
 
 
 def seed_at_first_cell(shell, seed: int, threads: int) -> None:
-    """Have `shell` (the kernel's IPython) call :func:`labseed.seed_everything` as its first cell
+    """Have `shell` (the kernel's IPython) call :func:`labseed.seed_on_import` as its first cell
     starts, once. Not earlier: until then the kernel draws from ``random`` a varying number of
     times (IPython picks a random tip for its banner at each ``kernel_info_request``, which
-    clients send until the kernel answers)."""
+    clients send until the kernel answers). numpy and torch are seeded as the notebook imports
+    them, so the seeding costs a cell's time limit nothing."""
     def before_first_cell(info) -> None:
         shell.events.unregister("pre_run_cell", before_first_cell)
-        from labseed import seed_everything
+        from labseed import seed_on_import
 
-        seed_everything(seed, threads)
+        seed_on_import(seed, threads)
 
     shell.events.register("pre_run_cell", before_first_cell)
 
