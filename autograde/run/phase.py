@@ -195,10 +195,11 @@ def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: d
     """Run `submitted` (tests replaced by exporters) in a sandbox rooted at the empty folder `box`.
 
     The sandbox mode is the one :func:`preflight` chose (tried now if it has not run); the
-    first of the returned notes names it. `name` names this run's cgroup; `log` gets what the
-    runner and the kernel print. With
-    `run_as`, every process of the run executes as that user, and none of its processes is left
-    when this returns.
+    first of the returned notes names it. The box is under the run's disk quota and file limit
+    (:class:`~autograde.run.sandbox.Quota`); the caller removes it (:func:`remove_box`) once
+    graded. `name` names this run's cgroup; `log` gets what the runner and the kernel print.
+    With `run_as`, every process of the run executes as that user, and none of its processes is
+    left when this returns.
     """
     mode = chosen_mode(box.parent / f"{box.name}-preflight", limits, data_dir, run_as)
     binary = mode.binary
