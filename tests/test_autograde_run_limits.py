@@ -251,14 +251,18 @@ except OSError as error:
 """
 
 
-@pytest.mark.parametrize("mode", ["tmpfs", "watch"])
+@pytest.mark.parametrize("mode", ["tmpfs", "watch", "watch-unsandboxed"])
 def test_a_run_past_its_disk_quota_or_file_limit_is_stopped_and_its_box_removed(course, tmp_path, monkeypatch, mode):
+    """tmpfs: the grader may mount (root); watch: it may not; watch-unsandboxed: nor is there
+    bubblewrap (a laptop without user namespaces: the run's /tmp is its box's tmp/ all the same)."""
     from autograde.batch import grade_folder
 
     if mode == "tmpfs" and os.geteuid() != 0:
         pytest.skip("mounting a tmpfs for each box needs root")
-    if mode == "watch":
+    if mode.startswith("watch"):
         monkeypatch.setenv(sandbox.QUOTA_VARIABLE, "watch")
+    if mode == "watch-unsandboxed":
+        monkeypatch.setenv(sandbox.SANDBOX_VARIABLE, "none")
     perfect = crafted.perfect(course["source_nb"], course["release_nb"])
     subs = tmp_path / "subs"
     crafted.write_submission(perfect, subs / "honest.ipynb")
