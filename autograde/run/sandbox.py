@@ -483,8 +483,9 @@ def _pids_in(folder: Path) -> list[int]:
 
 
 def _remove(folder: Path) -> None:
-    """rmdir a cgroup, again while the kernel says it is busy (its processes still exiting)."""
-    for _ in range(50):
+    """rmdir a cgroup, again while the kernel says it is busy (its processes still exiting, which
+    on a loaded machine can take seconds), for up to 10 s."""
+    for _ in range(200):
         try:
             folder.rmdir()
             return
