@@ -83,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
                                   "(default: 2 x --timeout)")
         command.add_argument("--memory-mb", type=int, default=4096,
                              help="memory for one submission's run, all its processes, MiB (default: %(default)s)")
+        command.add_argument("--disk-mb", type=int, default=Limits.disk_bytes // MiB,
+                             help="disk for one submission's run, all it writes (its folder, /tmp), MiB "
+                                  "(default: %(default)s)")
+        command.add_argument("--max-files", type=int, default=Limits.max_files,
+                             help="files and folders one submission's run may have (default: %(default)s)")
         if name == "gradescope":
             continue
         command.add_argument("--show-hidden-tests", action="store_true",
@@ -101,8 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _limits(args: argparse.Namespace) -> Limits:
     return Limits(cell_timeout=args.timeout, budget_seconds=args.submission_timeout or 2 * args.timeout,
-                  memory_bytes=args.memory_mb * MiB,
-                  threads=max(1, (os.cpu_count() or 1) // max(1, getattr(args, "workers", 1))))
+                  memory_bytes=args.memory_mb * MiB, disk_bytes=args.disk_mb * MiB, max_files=args.max_files)
 
 
 def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path,

@@ -24,8 +24,10 @@ says otherwise, as in the tests)::
 Grading is the local grading (:func:`autograde.batch.grade_folder`, the same run and check phases,
 the same limits, chosen when the zip is built), with one more wall: the run phase executes as
 the unprivileged user ``setup.sh`` created (``run_as`` in settings.json, or ``AUTOGRADE_RUN_AS``),
-inside bubblewrap where the container allows an unprivileged user namespace, else without it (two
-phases apart by user id, Landlock and rlimits; the results say "not sandboxed"). That user can
+in the best sandbox mode that starts Python there, found by trying each as that user (bubblewrap,
+bubblewrap with the container's ``/proc``, or none: two phases apart by user id, Landlock and
+rlimits, and the results say "not sandboxed"); the results name the mode, and ``setup.sh``
+fails only when no mode can start Python and the kit. That user can
 read neither private/ nor the staged submission, and cannot write results/. ``results.json`` is
 written by root once no process of that user is left, from the check phase's results only.
 
@@ -56,11 +58,11 @@ from autograde.course import SUPPORT_FOLDERS, CourseError, cached_course, check_
 from autograde.jobs import Limits, Outcome
 from autograde.notebook_checks import MAX_NOTEBOOK_BYTES
 from autograde.run.phase import preflight
-from autograde.run.sandbox import RunAs, bwrap_binary, parse_user
+from autograde.run.sandbox import RunAs, parse_user
 
 SETTINGS = "settings.json"
 KIT_FILES = ("pyproject.toml", "requirements.txt", "requirements-nodeps.txt")
-KIT_PACKAGES = ("verifier", "circle", "mnist_tools", "autograde")
+KIT_PACKAGES = ("verifier", "circle", "mnist_tools", "labseed", "autograde")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's timestamp: the same kit gives the same bytes
 RUN_AS_VARIABLE = "AUTOGRADE_RUN_AS"
 STUDENT = "submission"  # the one student id in a container
@@ -179,7 +181,8 @@ def _shipped(folder: Path) -> list[Path]:
 def settings_for(source: Path, limits: Limits, run_as: str) -> dict:
     return {"source": source.name, "run_as": run_as,
             "limits": {"cell_timeout": limits.cell_timeout, "budget_seconds": limits.budget_seconds,
-                       "memory_bytes": limits.memory_bytes}}
+                       "memory_bytes": limits.memory_bytes, "disk_bytes": limits.disk_bytes,
+                       "max_files": limits.max_files}}
 
 
 def zip_entries(source: Path, limits: Limits, run_as: str) -> list[tuple[str, bytes, int]]:
@@ -235,9 +238,12 @@ def run_user(settings: dict) -> RunAs | None:
 
 
 def limits_of(settings: dict) -> Limits:
-    return Limits(cell_timeout=int(settings["limits"]["cell_timeout"]),
-                  budget_seconds=int(settings["limits"]["budget_seconds"]),
-                  memory_bytes=int(settings["limits"]["memory_bytes"]), threads=os.cpu_count() or 1)
+    """The run's limits from settings.json (a zip built before the disk limits existed gets the
+    defaults)."""
+    given = settings["limits"]
+    return Limits(cell_timeout=int(given["cell_timeout"]), budget_seconds=int(given["budget_seconds"]),
+                  memory_bytes=int(given["memory_bytes"]), disk_bytes=int(given.get("disk_bytes", Limits.disk_bytes)),
+                  max_files=int(given.get("max_files", Limits.max_files)))
 
 
 def _open_to_all(folder: Path) -> None:
@@ -278,17 +284,15 @@ def prepare(layout: Layout) -> None:
     layout.work.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.work, 0o711)
     user = run_user(settings)
-    if user is None:
-        print("not root: the run phase will run as this user")
-    else:
-        sandbox = "in bubblewrap" if bwrap_binary(user) else "without bubblewrap (no user namespaces here)"
-        print(f"the run phase will run as {user.name} ({user.uid}:{user.gid}), {sandbox}")
-    try:  # what a run needs starts where a run starts, now rather than at the first submission
-        preflight(layout.work / "preflight", limits_of(settings), data if data.is_dir() else None, user,
-                  modules="autograde.run.runner, torch, verifier")
-    except (RuntimeError, OSError) as error:
+    print("not root: the run phase will run as this user" if user is None
+          else f"the run phase will run as {user.name} ({user.uid}:{user.gid})")
+    try:  # what a run needs starts where a run starts, now rather than at the first submission; the
+        # build fails only when no sandbox mode can start it (each grading tries the modes again)
+        mode = preflight(layout.work / "preflight", limits_of(settings), data if data.is_dir() else None, user,
+                         modules="autograde.run.runner, torch, verifier")
+    except (RuntimeError, OSError, ValueError) as error:
         raise CourseError(str(error)) from None
-    print("checked: Python, torch and the kit start in the run phase's sandbox")
+    print(f"checked: Python, torch and the kit start in the run phase's sandbox; {mode.note}")
     print(f"ready: {source.name}, limits {settings['limits']}")
 
 

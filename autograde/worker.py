@@ -6,7 +6,8 @@
 2. :func:`autograde.run.phase.execute`: the run phase, in the submission's own box;
 3. :func:`run_status`: the row's status and notes, from the runner's journal;
 4. :func:`check`: the check phase, in a fresh fork of a check server (:mod:`autograde.check.server`);
-5. :func:`autograde.feedback.render`: the page, from the executed notebook and the results.
+5. :func:`autograde.feedback.render`: the page, from the executed notebook and the results;
+6. :func:`autograde.run.phase.remove_box`: the box goes as soon as the page is written.
 
 Nothing the run wrote is imported or executed here: the journal and the results are JSON, the
 executed notebook is escaped text.
@@ -64,6 +65,8 @@ def run_status(job: Job, journal: object, report: phase.RunReport) -> tuple[str,
         notes.append(f"the kernel started on try {len(failed_starts) + 1} "
                      f"(before: {str(failed_starts[0].get('message', ''))[:200]})")
     notes += [f"the run failed: {message}" for message in errors]
+    if report.disk_limit_reached:
+        return "disk limit reached", notes
     if cells_with("timeout") or cells_with("budget_spent") or report.killed:
         return "timeout", notes
     if cells_with("kernel_died"):
@@ -128,11 +131,11 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
         submitted = read_submission(job.submission.notebook)
     except InvalidSubmission as error:
         return Outcome(student_id, "invalid notebook", 0.0, max_score, zero, notes + [str(error)], log=log)
+    box = job.workspace / "box"
     try:
         notes += find_tampering(submitted, job.released)
         report = phase.execute(job.workspace / "box", submitted, job.released, job.names, job.seed, job.limits,
                              job.assets, job.data_dir, job.matplotlib_config, job.name, log, job.run_as)
-        box = job.workspace / "box"
         status, run_notes = run_status(job, _read_json(box / "run" / "journal.json", []), report)
         check_started = time.monotonic()
         results = check(job, log, servers)
@@ -145,6 +148,7 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     except Exception:
         with open(log, "a", encoding="utf-8") as output:
             traceback.print_exc(file=output)
+        phase.remove_box(box)
         return Outcome(student_id, "error", 0.0, max_score, zero,
                        notes + [f"grader error: {traceback.format_exc().strip().splitlines()[-1]}"], log=log,
                        seconds=time.monotonic() - started)
@@ -155,5 +159,6 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     page = job.workspace / "feedback.html"
     page.write_text(render_feedback(student_id, score, max_score, results, run_notes + notes, box, hidden),
                     encoding="utf-8", errors="replace")  # a student id may hold bytes of a name that are not UTF-8
+    phase.remove_box(box)
     return Outcome(student_id, status, score, max_score, cells, run_notes + notes, feedback=page, log=log,
                    seconds=time.monotonic() - started, results=results)

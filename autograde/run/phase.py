@@ -19,6 +19,7 @@ read a file of its choosing).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+import labseed
 from autograde import python_module
 from autograde.run import sandbox
 from autograde.run.notebook import run_notebook
@@ -103,25 +105,25 @@ def disarm(folder: Path) -> int:
     return removed
 
 
-def preflight(folder: Path, limits: Limits, data_dir: Path | None, run_as: RunAs | None = None,
-              modules: str = "autograde.run.runner") -> None:
-    """Start Python the way a run does (in the sandbox, as `run_as`) and import `modules`; raise
-    RuntimeError, with what it printed, when that fails.
+_chosen: dict[tuple, sandbox.Mode] = {}  # (run user, MNIST folder, AUTOGRADE_* choice) -> the mode found to work
 
-    A Python or venv the run user cannot read (one under /root), or one the sandbox does not
-    bind (an interpreter reached through a link into /tmp, a library found through a path under
-    /root), would otherwise give every submission of a batch zero points for the grader's own
-    set-up. `folder` is scratch space (removed after)."""
-    binary = sandbox.bwrap_binary(run_as)
-    if binary is None and run_as is None:
-        return  # the runner is this very Python, started as this very user
+
+def _mode_key(run_as: RunAs | None, data_dir: Path | None) -> tuple:
+    return (run_as, str(data_dir), os.environ.get(sandbox.SANDBOX_VARIABLE), os.environ.get(sandbox.BWRAP_VARIABLE))
+
+
+def _try_mode(mode: sandbox.Mode, folder: Path, limits: Limits, data_dir: Path | None, run_as: RunAs | None,
+              modules: str) -> str | None:
+    """Start Python in `mode` (as `run_as`) and import `modules`; None when that worked, else
+    what it said. `folder` is scratch space (removed after)."""
     for name in RUN_FOLDERS:
         (folder / name).mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-I", "-c", f"import {modules}"]
     env = dict(os.environ)
-    if binary:
+    if mode.sandboxed:
         environment = _environment(sandbox.BOX, "/tmp", limits, sandbox.DATA if data_dir else None)
-        command = sandbox.bwrap_command(binary, folder, data_dir, limits.shm_bytes, environment, command)
+        command = sandbox.bwrap_command(mode.binary, folder, data_dir, limits.shm_bytes, environment, command,
+                                        own_proc=mode.own_proc)
         env = {"PATH": "/usr/bin:/bin"}
     try:
         if run_as is not None:
@@ -129,20 +131,62 @@ def preflight(folder: Path, limits: Limits, data_dir: Path | None, run_as: RunAs
         done = subprocess.run(sandbox.as_user(command, run_as), cwd=folder, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, errors="replace", timeout=300)
     except subprocess.TimeoutExpired:
-        raise RuntimeError("Python did not start in the run phase's sandbox within 300 s") from None
+        return "Python did not start within 300 s"
+    except OSError as error:  # a bwrap program that cannot be started at all
+        return str(error)
     finally:
         if run_as is not None:
             from autograde.run import processes
 
             processes.kill_user(run_as.uid)
         shutil.rmtree(folder, ignore_errors=True)
-    if done.returncode != 0:
-        said = " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:]) or f"exit status {done.returncode}"
-        who = f" as {run_as.name}" if run_as else ""
-        where = "in bubblewrap" if binary else "without bubblewrap"
-        raise RuntimeError(f"the run phase cannot start Python ({sys.executable}){who}, {where}: {said}. "
-                           "Install Python and the kit where every user can read them (the system's python3 "
-                           "and a venv outside /root, for instance), then grade again")
+    if done.returncode == 0:
+        return None
+    return " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:]) or f"exit status {done.returncode}"
+
+
+def preflight(folder: Path, limits: Limits, data_dir: Path | None, run_as: RunAs | None = None,
+              modules: str = "autograde.run.runner") -> sandbox.Mode:
+    """Choose the sandbox mode by trying: start Python the way a run does in each mode
+    (:func:`autograde.run.sandbox.candidate_modes`, best first), as `run_as`, and import
+    `modules`; the first mode where that works is the one every run of this process uses
+    (:func:`execute`), and is returned. Raise RuntimeError, with what each mode printed, when
+    none works.
+
+    A Python or venv the run user cannot read (one under /root), or one the sandbox does not
+    bind (an interpreter reached through a link into /tmp), or a container where bubblewrap
+    cannot mount /proc, would otherwise give every submission of a batch zero points for the
+    grader's own set-up. `folder` is scratch space (removed after)."""
+    try:
+        modes = sandbox.candidate_modes()
+    except ValueError as error:  # a misspelt AUTOGRADE_SANDBOX
+        raise RuntimeError(str(error)) from None
+    failures = []
+    for mode in modes:
+        said = _try_mode(mode, folder, limits, data_dir, run_as, modules)
+        if said is None:
+            if failures:  # a better mode failed: the chosen one says why it is not that one
+                mode = dataclasses.replace(mode, reason=mode.reason or f"bubblewrap failed: {failures[0][1][:200]}")
+            _chosen[_mode_key(run_as, data_dir)] = mode
+            return mode
+        failures.append((mode, said))
+    who = f" as {run_as.name}" if run_as else ""
+    tried = "; ".join(f"{_DESCRIBED[mode.name]}: {said}" for mode, said in failures) or "no mode allowed"
+    raise RuntimeError(f"the run phase cannot start Python ({sys.executable}){who} in any sandbox mode "
+                       f"({sandbox.SANDBOX_VARIABLE}={sandbox.sandbox_choice()}): {tried}. "
+                       "Install Python and the kit where every user can read them (the system's python3 "
+                       "and a venv outside /root, for instance), then grade again")
+
+
+_DESCRIBED = {"bwrap": "in bubblewrap", "bwrap-hostproc": "in bubblewrap with the host's /proc",
+              "none": "without bubblewrap"}
+
+
+def chosen_mode(scratch: Path, limits: Limits, data_dir: Path | None, run_as: RunAs | None) -> sandbox.Mode:
+    """The mode :func:`preflight` chose for `run_as` and `data_dir`; chosen now (in `scratch`) if
+    it has not run in this process."""
+    mode = _chosen.get(_mode_key(run_as, data_dir))
+    return mode if mode is not None else preflight(scratch, limits, data_dir, run_as)
 
 
 def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: dict[str, list[str]], seed: int,
@@ -150,26 +194,32 @@ def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: d
             name: str, log: Path, run_as: RunAs | None = None) -> RunReport:
     """Run `submitted` (tests replaced by exporters) in a sandbox rooted at the empty folder `box`.
 
-    `name` names this run's cgroup; `log` gets what the runner and the kernel print. With
-    `run_as`, every process of the run executes as that user, and none of its processes is left
-    when this returns.
+    The sandbox mode is the one :func:`preflight` chose (tried now if it has not run); the
+    first of the returned notes names it. The box is under the run's disk quota and file limit
+    (:class:`~autograde.run.sandbox.Quota`); the caller removes it (:func:`remove_box`) once
+    graded. `name` names this run's cgroup; `log` gets what the runner and the kernel print.
+    With `run_as`, every process of the run executes as that user, and none of its processes is
+    left when this returns.
     """
-    binary = sandbox.bwrap_binary(run_as)
+    mode = chosen_mode(box.parent / f"{box.name}-preflight", limits, data_dir, run_as)
+    binary = mode.binary
     root = sandbox.BOX if binary else str(box)
     tmp = "/tmp" if binary else str(box / "tmp")
+    quota = sandbox.Quota.make(box, limits.disk_bytes, limits.max_files)
     prepare_box(box, run_notebook(submitted, released, names, f"{root}/artifacts", seed), assets, matplotlib_config)
     if run_as is not None:
         hand_over(box, run_as)
     cgroup = sandbox.Cgroup.create(name, limits.memory_bytes, limits.max_processes)
-    notes = [] if binary else ["not sandboxed: bubblewrap cannot run here (Landlock and rlimits only)"]
+    notes = [mode.note]
     if cgroup is None:
-        notes.append("memory: RLIMIT_DATA only (no writable cgroup v1 memory controller); shared mappings escape it")
+        notes.append("memory: RLIMIT_DATA only (no writable cgroup memory controller); shared mappings escape it")
     writable = [f"{root}/work", f"{root}/artifacts", tmp] + (["/dev/shm"] if binary else [])
     job = {"notebook": f"work/{NOTEBOOK}", "cwd": "work", "executed": "run/executed.ipynb",
            "journal": "run/journal.json", "cell_timeout": limits.cell_timeout,
            "budget_seconds": limits.budget_seconds, "max_output_bytes": limits.max_output_bytes,
            "kernel": {"writable": writable, "memory_bytes": None if cgroup else limits.memory_bytes,
-                      "file_bytes": limits.file_bytes, "cpu_seconds": limits.budget_seconds + 60}}
+                      "file_bytes": limits.file_bytes, "cpu_seconds": limits.budget_seconds + 60,
+                      "seed": labseed.SEED, "threads": limits.threads}}
     (box / "job.json").write_text(json.dumps(job), encoding="utf-8")
     os.chmod(box / "job.json", 0o644)
     environment = _environment(root, tmp, limits, sandbox.DATA if binary and data_dir else
@@ -178,23 +228,38 @@ def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: d
     from autograde.run import processes
 
     if binary:
-        command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner)
+        command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner,
+                                        own_proc=mode.own_proc)
         seconds, killed = sandbox.run_in_box(sandbox.as_user(command, run_as), log, limits, cgroup,
-                                             {"PATH": "/usr/bin:/bin"}, box)
+                                             {"PATH": "/usr/bin:/bin"}, box, quota=quota)
     else:
         token = processes.new_token()
         seconds, killed = sandbox.run_in_box(sandbox.as_user(runner, run_as), log, limits, cgroup,
                                              {**environment, processes.TOKEN_VARIABLE: token}, box,
-                                             sweep=lambda: processes.kill_marked(token))
+                                             sweep=lambda: processes.kill_marked(token), quota=quota)
     if run_as is not None:
         swept, alive = processes.kill_user(run_as.uid)
         with open(log, "a", encoding="utf-8") as output:
             output.write(f"[autograde] run as {run_as.name} ({run_as.uid}:{run_as.gid}), "
-                         f"{'in bwrap' if binary else 'without bwrap'}; {swept} leftover processes killed\n")
+                         f"{_DESCRIBED[mode.name]}; {swept} leftover processes killed\n")
         if alive:
             raise RuntimeError(f"processes of the run user {run_as.name} outlived the run: {alive}")
     for folder in READ_BACK:
         disarm(box / folder)
     if cgroup is not None and cgroup.hit_memory_limit:
         notes.append(f"memory limit ({limits.memory_bytes // sandbox.MiB} MiB) reached")
-    return RunReport(seconds, killed, bool(binary), notes)
+    if quota.reached:
+        notes.append(quota.reached + (" (the run was stopped)" if not quota.mounted else ""))
+    with open(log, "a", encoding="utf-8") as output:
+        output.write(f"[autograde] {mode.note}; disk quota by {quota.mode}"
+                     + (f"; cgroup v{cgroup.version}" if cgroup else "; no cgroup") + "\n")
+    return RunReport(seconds, killed, bool(binary), notes, disk_limit_reached=bool(quota.reached))
+
+
+def remove_box(box: Path) -> None:
+    """Remove a run's box once its submission is graded: its tmpfs unmounted (if it has one), its
+    files deleted."""
+    if os.path.ismount(box):
+        sandbox.Quota(box, 0, 0, mounted=True).release()
+    else:
+        shutil.rmtree(box, ignore_errors=True)

