@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,12 +23,15 @@ def main() -> None:
     failed = []
     for suite in suites:
         start = time.perf_counter()
+        tally = Path(tempfile.mkdtemp()) / "answers.txt"
         done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               str(suite.relative_to(ROOT))], cwd=ROOT, capture_output=True,
-                              text=True, env={**os.environ, "FUZZ_EXAMPLES": examples})
+                               str(suite.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "FUZZ_EXAMPLES": examples, "FUZZ_REPORT": str(tally)})
         took = time.perf_counter() - start
         summary = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
         print(f"{suite.name}: {examples} examples per test, {summary} ({took:.0f} s)", flush=True)
+        if tally.exists():
+            print(tally.read_text().rstrip(), flush=True)   # hypothesis's own draws included
         if done.returncode != 0:
             failed.append(suite.name)
             print(done.stdout[-6000:], done.stderr[-2000:], sep="\n")
