@@ -1,6 +1,6 @@
 """The reference notebook, end to end.
 
-- ``lab3.ipynb`` carries valid nbgrader metadata: unique ids, graded cells worth 100 points;
+- ``lab3.ipynb`` carries valid nbgrader metadata: unique ids, graded cells that are locked tests with points;
 - executed headless (kernel ``python3``), every cell runs, every graded test passes, nothing is
   written to stderr (nbgrader gives zero points to a test cell that writes there) and the
   pictures are drawn;
@@ -28,7 +28,6 @@ import pytest
 
 from notebooks import ASSETS, NOTEBOOK, ROOT, execute
 
-TOTAL_POINTS = 100
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
@@ -100,16 +99,18 @@ def test_nbgrader_metadata_is_schema_3_with_unique_ids(source):
             assert isinstance(meta[key], bool), (meta["grade_id"], key)
 
 
-def test_graded_cells_are_locked_tests_worth_100_points(source):
+def test_graded_cells_are_locked_tests_with_points(source):
+    """Whatever an instructor makes of the lab (points, questions), each graded cell is a locked
+    test with points and a visible assert."""
     cells = graded(source)
-    assert 8 <= len(cells) <= 12
+    assert cells
     for cell in cells:
         meta = nbgrader(cell)
         assert cell.cell_type == "code" and meta["locked"] and not meta["solution"], meta
         assert meta["points"] > 0, meta
         visible = HIDDEN_REGION.sub("", cell.source)
         assert "assert " in visible, f"{meta['grade_id']}: no visible assert"
-    assert sum(nbgrader(c)["points"] for c in cells) == TOTAL_POINTS
+    assert sum(nbgrader(c)["points"] for c in cells) > 0
 
 
 def test_markers_are_balanced_and_in_the_right_cells(source):
