@@ -88,6 +88,7 @@ def test_no_file_of_the_release_holds_a_secret_line_or_the_grader(which, lab, ad
         leaked = [line for line in secret if line in text]
         assert not leaked, f"{path.relative_to(folder)} holds {leaked}"
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, path
+        assert "autograde/" not in text and "tests/" not in text, path   # nothing points at the kit's
     tops = {p.relative_to(folder).parts[0] for p in files(folder)}
     assert not tops & {"autograde", "tests", "bench", "tools", "lab3-source.ipynb"}, tops
     assert [p.name for p in files(folder) if p.suffix == ".ipynb"] == ["lab3.ipynb"]
