@@ -61,9 +61,11 @@ def _shipped(kit: Path) -> tuple[list[str], list[str]]:
     return with_subpackages, modules
 
 
-def setup_cell(repo_url: str | None) -> nbformat.NotebookNode:
-    """The notebook's set-up cell: installs the lab's packages where they are missing."""
-    cell = nbformat.v4.new_code_cell(_template("setup_cell.py", REPOSITORY=repr(repo_url)).rstrip("\n"))
+def setup_cell(repo_url: str | None, shipped: tuple[str, ...] = PACKAGES) -> nbformat.NotebookNode:
+    """The notebook's set-up cell: installs the lab's packages (`shipped`, the top-level names the
+    repository holds) where they are missing."""
+    text = _template("setup_cell.py", REPOSITORY=repr(repo_url), SHIPPED=", ".join(f'"{n}"' for n in shipped))
+    cell = nbformat.v4.new_code_cell(text.rstrip("\n"))
     cell.metadata["tags"] = [SETUP_CELL_TAG]
     return cell
 
@@ -75,18 +77,20 @@ def _fit(cell: nbformat.NotebookNode, notebook: nbformat.NotebookNode) -> nbform
     return cell
 
 
-def add_setup_cell(notebook: nbformat.NotebookNode, repo_url: str | None) -> nbformat.NotebookNode:
+def add_setup_cell(notebook: nbformat.NotebookNode, repo_url: str | None,
+                   shipped: tuple[str, ...] = PACKAGES) -> nbformat.NotebookNode:
     """Insert :func:`setup_cell` before the first code cell (once: an existing one is replaced)."""
     notebook.cells = [c for c in notebook.cells if SETUP_CELL_TAG not in c.get("metadata", {}).get("tags", [])]
     first_code = next((i for i, c in enumerate(notebook.cells) if c.cell_type == "code"), len(notebook.cells))
-    notebook.cells.insert(first_code, _fit(setup_cell(repo_url), notebook))
+    notebook.cells.insert(first_code, _fit(setup_cell(repo_url, shipped), notebook))
     return notebook
 
 
 def write(out: Path, notebook: Path, repo_url: str | None = None, kit: Path = KIT) -> None:
     """Make `out`, which holds the student `notebook` and its ``assets/``, a student repository."""
     packages, modules = _shipped(kit)
-    for name in sorted({p.split(".")[0] for p in packages}):
+    tops = sorted({p.split(".")[0] for p in packages})
+    for name in tops:
         shutil.rmtree(out / name, ignore_errors=True)
         shutil.copytree(kit / name, out / name, ignore=_IGNORE)
     for name in modules:
@@ -99,4 +103,4 @@ def write(out: Path, notebook: Path, repo_url: str | None = None, kit: Path = KI
         (out / target).parent.mkdir(parents=True, exist_ok=True)
         (out / target).write_text(_template(name, NOTEBOOK=notebook.name), encoding="utf-8")
     student = nbformat.read(notebook, as_version=4)
-    nbformat.write(add_setup_cell(student, repo_url), notebook)
+    nbformat.write(add_setup_cell(student, repo_url, tuple(tops + modules)), notebook)

