@@ -6,7 +6,8 @@ benchmarks), its pyproject, its set-up cell, and its ``check_my_work.py`` on the
 
 Slow (only with ``RUN_SLOW=1``: each builds a fresh virtual environment, torch included, a few
 minutes): the set-up cell, run where the lab is missing, installs it from a local copy of the
-repository; and the release copied alone to a new folder sets itself up with its own
+repository (the folder it runs in, or a clone of the repository's URL, here a local file:// one);
+and the release copied alone to a new folder sets itself up with its own
 ``make setup`` and runs the real notebook, reference answers typed in, with every visible test
 passing.
 """
@@ -207,24 +208,54 @@ def base_python() -> str:
         f"python{sys.version_info.major}.{sys.version_info.minor}", path=clean_env()["PATH"])
 
 
+def run_set_up_cell(cell: str, venv: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """The set-up cell's code run by a fresh venv's Python (as a kernel would) in `cwd`."""
+    subprocess.run([base_python(), "-m", "venv", venv], check=True, env=clean_env())
+    return subprocess.run([str(venv / "bin" / "python"), "-c", cell], cwd=cwd, capture_output=True, text=True,
+                          timeout=1500, env=clean_env())
+
+
+def lab_imports(venv: Path, cwd: Path) -> None:
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", "import verifier, circle, mnist_tools, auto_LiRPA, "
+                           "d2l, mnist; print(verifier.__file__)"], cwd=cwd, capture_output=True, text=True,
+                          env=clean_env(), timeout=300)
+    assert done.returncode == 0 and str(venv) in done.stdout, done.stdout + done.stderr
+
+
 @slow
 def test_the_set_up_cell_installs_the_lab_where_it_is_missing(lab, tmp_path):
+    """As on a JupyterHub where the repository was cloned: the notebook runs in its folder."""
     repo = fresh_copy(lab, tmp_path / "repo")
-    subprocess.run([base_python(), "-m", "venv", tmp_path / "hosted"], check=True, env=clean_env())
-    python = str(tmp_path / "hosted" / "bin" / "python")
-    cell = nbformat.read(repo / "lab3.ipynb", as_version=4).cells
-    cell = next(c for c in cell if student_repo.SETUP_CELL_TAG in c.metadata.get("tags", []))
-    done = subprocess.run([python, "-c", cell.source], cwd=repo, capture_output=True, text=True, timeout=1500,
-                          env=clean_env())
+    cell = next(c for c in nbformat.read(repo / "lab3.ipynb", as_version=4).cells
+                if student_repo.SETUP_CELL_TAG in c.metadata.get("tags", [])).source
+    done = run_set_up_cell(cell, tmp_path / "hosted", repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"installing the lab's packages from {repo}" in done.stdout
-    imports = subprocess.run([python, "-c", "import verifier, circle, mnist_tools, auto_LiRPA, d2l, mnist; "
-                              "print(verifier.__file__)"], cwd=tmp_path, capture_output=True, text=True,
-                             env=clean_env(), timeout=300)
-    assert imports.returncode == 0 and "hosted" in imports.stdout, imports.stdout + imports.stderr
-    again = subprocess.run([python, "-c", cell.source], cwd=repo, capture_output=True, text=True, timeout=120,
-                           env=clean_env())
+    lab_imports(tmp_path / "hosted", tmp_path)
+    again = subprocess.run([str(tmp_path / "hosted" / "bin" / "python"), "-c", cell], cwd=repo, capture_output=True,
+                           text=True, timeout=120, env=clean_env())
     assert again.stdout == "the lab's packages are installed\n", again.stdout + again.stderr
+
+
+@slow
+def test_the_set_up_cell_clones_the_repository_url_where_the_notebook_is_alone(lab, tmp_path):
+    """As on Colab: the notebook alone, the lab missing; the URL given at release (here a local
+    git repository's file:// URL) is cloned, installed, and its assets/ copied beside the notebook."""
+    repo = fresh_copy(lab, tmp_path / "repo")
+    git = ["git", "-c", "user.name=lab", "-c", "user.email=lab@example.org"]
+    for command in (["init", "--quiet"], ["add", "-A"], ["commit", "--quiet", "-m", "lab"]):
+        subprocess.run(git + command, cwd=repo, check=True)
+    alone = tmp_path / "colab"
+    alone.mkdir()
+    shutil.copy(repo / "lab3.ipynb", alone / "lab3.ipynb")
+    cell = next(c for c in nbformat.read(alone / "lab3.ipynb", as_version=4).cells
+                if student_repo.SETUP_CELL_TAG in c.metadata.get("tags", [])).source
+    cell = cell.replace(repr(REPO_URL), repr(repo.as_uri()))
+    done = run_set_up_cell(cell, tmp_path / "hosted", alone)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"cloning {repo.as_uri()}" in done.stdout and (alone / "lab-repository" / "pyproject.toml").is_file()
+    assert (alone / "assets" / "acasxu" / "README.md").is_file()
+    lab_imports(tmp_path / "hosted", tmp_path)
 
 
 @slow
