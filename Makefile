@@ -55,7 +55,7 @@ test-browser: $(STAMP)
 
 lab: $(STAMP)
 	$(PY) -m autograde release --out $(OUT)/release
-	cd $(OUT)/release && $(abspath $(VENV))/bin/jupyter lab lab3.ipynb
+	cd $(OUT)/release && JUPYTER_CONFIG_PATH=$$PWD/jupyter $(abspath $(VENV))/bin/jupyter lab lab3.ipynb
 
 release: $(STAMP)
 	$(PY) -m autograde release --out $(OUT)/release

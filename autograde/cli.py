@@ -1,7 +1,7 @@
 """The instructor's command line: ``check``, ``release``, ``grade``, ``merge``, ``gradescope``, ``demo``.
 
     python -m autograde check [--source lab3.ipynb]
-    python -m autograde release --out DIR [--source lab3.ipynb]
+    python -m autograde release --out DIR [--source lab3.ipynb] [--repo-url URL]
     python -m autograde grade SUBMISSIONS --out DIR [--workers N] [--timeout S] [--shard K/N] [--source lab3.ipynb]
                                           [--gradebook sqlite:///PATH/gradebook.db] [--regrade [STUDENT ...]]
     python -m autograde merge OUT1 OUT2 ... --out DIR
@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                                            "find what would stop a release")
     check.add_argument("--source", type=Path, default=default_source(),
                        help="instructor notebook with nbgrader metadata (default: %(default)s)")
-    with_source(verbs.add_parser("release", help="write the student notebook and its assets"))
+    with_source(verbs.add_parser("release", help="write the student repository: notebook, assets, packages, README")
+                ).add_argument("--repo-url", help="the student repository's URL: the notebook's set-up cell installs "
+                                                  "the lab from it where the lab is missing (Colab)")
     merge = verbs.add_parser("merge", help="merge the outputs of `grade --shard K/N` into one grades.csv")
     merge.add_argument("shards", type=Path, nargs="+", help="the --out folders of the shards")
     merge.add_argument("--out", type=Path, required=True, help="folder to write the merged grades into")
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "release":
             check_source(args.source)
             with tempfile.TemporaryDirectory(prefix="autograde-release-") as scratch:
-                print(f"wrote {release(args.source, args.out, Path(scratch))}")
+                print(f"wrote {release(args.source, args.out, Path(scratch), args.repo_url)}")
         elif args.verb == "grade":
             grade(args.submissions, args.out, args.source.resolve(), _limits(args), args.workers, args.cache.resolve(),
                   args.show_hidden_tests, args.gradebook, args.shard, args.regrade)

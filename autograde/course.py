@@ -132,14 +132,15 @@ def generate_assignment(course: Course) -> str:
     return log
 
 
-def release(source: Path, out: Path, workdir: Path) -> Path:
-    """Write the student notebook (and its support files) into `out`; return the notebook's path.
+def release(source: Path, out: Path, workdir: Path, repo_url: str | None = None) -> Path:
+    """Write the student repository into `out` (the student notebook, its support files, and
+    :mod:`autograde.student_repo`'s packages, README and set-up); return the notebook's path.
 
     `workdir` is an empty scratch directory for the temporary course. A source whose tests cannot
     be graded, or that refers to files missing beside it, stops here (CourseError naming each
     problem; see :mod:`autograde.source_check`), before any student sees it.
     """
-    from autograde import source_check
+    from autograde import source_check, student_repo
 
     check_source(source)
     problems = source_check.check(source).problems
@@ -151,6 +152,7 @@ def release(source: Path, out: Path, workdir: Path) -> Path:
     shutil.copytree(course.release_folder, out, dirs_exist_ok=True)
     student = nbformat.read(out / source.name, as_version=4)
     nbformat.write(name_the_todos(student), out / source.name)  # each stub says what is missing
+    student_repo.write(out, out / source.name, repo_url)
     return out / source.name
 
 

@@ -2,7 +2,7 @@
 
 Use it exactly like the handout's ``d2l.Trainer``::
 
-    trainer = circle.Trainer(max_epochs=100)
+    trainer = circle.Trainer(max_epochs=20)
     trainer.fit(model, data)      # model: a d2l.Module, data: a d2l.DataModule
 
 The model's ``training_step`` / ``validation_step`` still call ``self.plot(...)``; during
