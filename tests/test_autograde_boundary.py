@@ -240,3 +240,19 @@ def test_a_network_verify_cannot_read_fails_every_test_with_verifys_own_message(
         message = runner._message(raised.value)
         assert message.startswith("TypeError: verify() does not support layer '1' (Sigmoid)"), message
         assert "TypeError: TypeError" not in message and "UnreadableNetwork" not in message
+
+
+def test_a_helper_reading_what_only_the_students_kernel_makes_stays_there():
+    """A provided assignment the check does not bind (it calls a student's function, or a
+    builtin) makes every helper that reads it the student's too."""
+    from autograde.check import source
+
+    notebook = _notebook(
+        ("provided", "import math\ndata = open('assets/table.txt')\nret = check(net)\n"
+                     "def reads_data():\n    return data\ndef reads_ret():\n    return ret\n"
+                     "def pure(x):\n    return math.sqrt(x)"),
+        ("solution", "net = 1\ndef check(n):\n    return n"),
+        ("test", "assert reads_data() and reads_ret() and pure(4) == 2"),
+    )
+    _, bound = source.prelude(notebook)
+    assert "pure" in bound and not {"data", "ret", "reads_data", "reads_ret"} & bound

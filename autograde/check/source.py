@@ -122,13 +122,23 @@ def prelude(source: NotebookNode) -> tuple[list[str], set[str]]:
     definitions = {statement.name: statement for statement in provided
                    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                    and statement.name in once}
-    # definitions whose free names the check can bind: imports, constants, each other, builtins
-    known = set(dir(builtins)) | {"__name__"}
-    for statement in provided:
+
+    def binds(statement: ast.stmt, bound: set[str]) -> set[str]:
+        """The names an import or an assignment binds in the check (none: left to the student)."""
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
-            known |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
-        elif isinstance(statement, ast.Assign):
-            known |= {t.id for t in statement.targets if isinstance(t, ast.Name)}
+            return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+        if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
+            targets = {t.id for t in statement.targets}
+            if _kit_call(statement.value, bound) or (
+                    targets <= once and _constant(statement.value, bound, mutable_ok=not targets & read_outside_tests)):
+                return targets
+        return set()
+
+    # definitions whose free names the check binds: imports, constants, each other, builtins
+    assigned: set[str] = set()
+    for statement in provided:
+        assigned |= binds(statement, assigned)
+    known = assigned | set(dir(builtins)) | {"__name__"}
     usable = set(definitions)
     while True:
         dropped = {name for name in usable if not _free(definitions[name]) <= known | usable}
@@ -137,21 +147,15 @@ def prelude(source: NotebookNode) -> tuple[list[str], set[str]]:
         usable -= dropped
     lines, bound = [], set()
     for statement in provided:
-        if isinstance(statement, (ast.Import, ast.ImportFrom)):
-            bound |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
-        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if statement.name not in usable:
                 continue
             bound.add(statement.name)
-        elif isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
-            targets = {t.id for t in statement.targets}
-            if not (_kit_call(statement.value, bound)
-                    or (targets <= once and _constant(statement.value, bound,
-                                                      mutable_ok=not targets & read_outside_tests))):
-                continue
-            bound |= targets
         else:
-            continue
+            names = binds(statement, bound)
+            if not names:
+                continue
+            bound |= names
         lines.append(ast.unparse(statement))
     return lines, bound
 
