@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-import onnx
 import torch
 from hypothesis import strategies as st
 from milp_oracle import clause_min
