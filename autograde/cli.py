@@ -239,14 +239,11 @@ def demo(out: Path, source: Path, limits: Limits, workers: int, cache: Path) -> 
     outcomes = grade(submissions, out / "grades", source, limits, workers, cache, regrade=[])
     perfect = next(o for o in outcomes if o.student_id == "perfect")
     if perfect.score < perfect.max_score:
-        lost = [f"{grade_id} ({points:g} of {points_max:g})" for grade_id, points in perfect.cells.items()
-                if points < (points_max := _points(source)[grade_id])]
+        worth = dict(graded_cells(source_nb))
+        lost = [f"{grade_id} ({points:g} of {worth[grade_id]:g})" for grade_id, points in perfect.cells.items()
+                if points < worth[grade_id]]
         raise CourseError(f"the reference's answers scored {perfect.score:g} of {perfect.max_score:g}: "
                           f"{', '.join(lost) or perfect.status}; see {perfect.feedback or out / 'grades'}")
-
-
-def _points(source: Path) -> dict[str, float]:
-    return dict(graded_cells(check_source(source)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,7 @@ class Report:
 
 
 def _cell_name(cell, index: int) -> str:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    grade_id = check_source._meta(cell).get("grade_id")
     return f"cell {grade_id}" if grade_id else f"cell {index + 1}"
 
 
@@ -118,7 +118,7 @@ def check(source: Path) -> Report:
     binders: dict[str, list[tuple[str, bool, bool]]] = {}
     provided_reads = []
     for index, cell in enumerate(notebook.cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = check_source._meta(cell)
         if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
         try:

@@ -246,14 +246,14 @@ def read_vnnlib(path, n_in: int, n_out: int) -> list[vnnlib_reader.Case]:
     path = Path(path)
     version = vnnlib_version(path)
     if version == "2.0":
-        formula, _ = vnnlib_reader.from_query_v2(_query_v2(path, n_in, n_out), path.name)
+        formula = vnnlib_reader.from_query_v2(_query_v2(path, n_in, n_out), path.name)
     elif version == "1.0":
         try:
             text = path.read_text()
         except UnicodeDecodeError as e:
             raise FormatError(f"{path.name}: not a text file ({e.reason} at byte "
                               f"{e.start})") from None
-        formula, _ = vnnlib_reader.parse_v1(text, path.name)
+        formula = vnnlib_reader.parse_v1(text, path.name)
     else:
         raise FormatError(f"{path.name}: VNN-LIB version {version}; expected 1.0 or 2.0")
     return vnnlib_reader.combine(formula, n_in, n_out, path.name)

@@ -98,7 +98,7 @@ class Cmp:
 
     lin: Lin
     strict: bool
-    line: int
+    line: int | None
 
     def holds(self, point: dict) -> bool:
         v = self.lin.value(point)
@@ -219,8 +219,10 @@ def _product(factors: list, err) -> Lin:
 
 def _compare(op: str, diff: Lin, line):
     """``a op b`` from ``diff = a - b``, as atoms ``lin <= 0`` / ``lin < 0``."""
+    if op == "!=":
+        return Or((Cmp(diff, True, line), Cmp(-diff, True, line)))
     below = Cmp(diff, op == "<", line)                          # a - b <= 0 (< 0)
-    above = Cmp(-diff, op == ">", line)                       # b - a <= 0 (< 0)
+    above = Cmp(-diff, op == ">", line)                         # b - a <= 0 (< 0)
     if op == "=":
         return And((below, above))
     return below if op in ("<=", "<") else above
@@ -325,7 +327,7 @@ class _Reader:
 
 
 def parse_v1(text: str, name: str):
-    """The conjunction of a VNN-LIB 1.0 file's asserts, and the variables it declares."""
+    """The conjunction of a VNN-LIB 1.0 file's asserts."""
     reader = _Reader(name)
     nodes = _sexprs(text, name)
     # declarations first, wherever they stand: a file that declares a variable after an assert
@@ -335,7 +337,7 @@ def parse_v1(text: str, name: str):
             reader.command(node)
     asserted = [f for node in nodes if _head(node) != "declare-const"
                 for f in reader.command(node)]
-    return And(tuple(asserted)), reader.declared
+    return And(tuple(asserted))
 
 
 def _head(node) -> str | None:
@@ -348,7 +350,7 @@ def _head(node) -> str | None:
 
 def from_query_v2(query, name: str):
     """The conjunction of the asserts of a parsed VNN-LIB 2.0 query (one network), with its
-    inputs and outputs numbered as the flattened tensors X and Y, and the declared variables."""
+    inputs and outputs numbered as the flattened tensors X and Y."""
     net = query.networks[0]
     if len(net.hidden):
         raise FormatError(f"{name}: declares hidden variables; python -m verifier reads "
@@ -360,9 +362,6 @@ def from_query_v2(query, name: str):
             shape = [int(d) for d in t.shape]
             offsets[t.name] = (kind, start, shape)
             start += int(np.prod(shape)) if shape else 1
-    declared = {(kind, start + k) for kind, start, shape in offsets.values()
-                for k in range(int(np.prod(shape)) if shape else 1)}
-
     def line_of(node):
         line = getattr(node, "line", None)
         if line:
@@ -415,14 +414,10 @@ def from_query_v2(query, name: str):
         ops = {"LessEqual": "<=", "LessThan": "<", "GreaterEqual": ">=", "GreaterThan": ">",
                "Equal": "=", "NotEqual": "!="}
         if kind in ops:
-            diff = term(node.lhs) - term(node.rhs)
-            line = line_of(node)
-            if ops[kind] == "!=":
-                return Or((Cmp(diff, True, line), Cmp(-diff, True, line)))
-            return _compare(ops[kind], diff, line)
+            return _compare(ops[kind], term(node.lhs) - term(node.rhs), line_of(node))
         raise err(node, f"the formula {node} is not one the kit reads (and, or, comparisons)")
 
-    return And(tuple(formula(a.expr) for a in query.assertions)), declared
+    return And(tuple(formula(a.expr) for a in query.assertions))
 
 
 # -- cases ---------------------------------------------------------------------------------

@@ -108,16 +108,16 @@ def prelude(source: NotebookNode) -> tuple[list[str], set[str]]:
       student's network, say) is left to the student's kernel, and what it makes crosses like any
       other value.
     """
+    statements = list(_statements(source))
     counts: dict[str, int] = {}
     read_outside_tests: set[str] = set()
-    for meta, statement in _statements(source):
+    for meta, statement in statements:
         found = _names(ast.Module(body=[statement], type_ignores=[]))
         for name in found["stored"]:
             counts[name] = counts.get(name, 0) + 1
         if not meta.get("grade") or meta.get("solution"):
             read_outside_tests |= found["read"] | found["inner_read"]
-    provided = [statement for meta, statement in _statements(source)
-                if not meta.get("grade") and not meta.get("solution")]
+    provided = [statement for meta, statement in statements if not meta.get("grade") and not meta.get("solution")]
     once = {name for name, count in counts.items() if count == 1}
     definitions = {statement.name: statement for statement in provided
                    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
