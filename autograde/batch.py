@@ -1,11 +1,13 @@
 """Grade a folder of submissions in parallel, at most ``workers`` at a time.
 
-:func:`grade_folder` prepares what every submission shares (the student version generated from
+:func:`grade_submissions` (or :func:`grade_folder`, which lists the folder first) prepares what every submission shares (the student version generated from
 the source notebook, or taken from the cache; the names each test reads; a matplotlib font
 cache; MNIST), then grades each submission in a thread of its own (:func:`autograde.worker.grade`).
 The work itself happens in child processes: the sandboxed run, and the check in a fresh fork of
 one of the batch's check servers (one per worker, started at once so their imports overlap the
-first runs). No grading code runs in a process that saw a submission; the batch opens no socket.
+first runs). No grading code runs in a process that saw a submission; the batch opens no network
+socket (each run's call channel is a Unix socket in a folder of its own, see
+:mod:`autograde.run.phase`).
 """
 from __future__ import annotations
 
@@ -116,7 +118,20 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
                  keep: Callable[[str], bool] = lambda student_id: True,
                  run_as: RunAs | None = None) -> tuple[Assignment, list[Outcome]]:
     """Grade every submission in `submissions_folder` whose student id passes `keep` (all by
-    default; a shard keeps its slice); outcomes sorted by student id.
+    default); see :func:`grade_submissions`."""
+    submissions = [s for s in find_submissions(submissions_folder, source.stem, protected=[source])
+                   if keep(s.student_id)]
+    return grade_submissions(submissions, source, limits, workers, run_dir, cache, on_done, show_hidden_tests,
+                             on_ready, run_as)
+
+
+def grade_submissions(submissions: list[Submission], source: Path, limits: Limits, workers: int, run_dir: Path,
+                      cache: Path, on_done: Callable[[Outcome], None] = lambda outcome: None,
+                      show_hidden_tests: bool = False,
+                      on_ready: Callable[[Assignment], None] = lambda assignment: None,
+                      run_as: RunAs | None = None) -> tuple[Assignment, list[Outcome]]:
+    """Grade `submissions` (as :func:`autograde.collect.find_submissions` found them); outcomes
+    sorted by student id.
 
     `run_dir` is an empty scratch folder (boxes, logs and feedback stay there until the caller
     publishes them); `cache` keeps generated assignments between runs. `on_done` is called as
@@ -128,8 +143,6 @@ def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers
     """
     read_source(source)  # a source that is no notebook at all stops here, before any process starts
     matplotlib_config, data_dir = prepare_matplotlib(cache / "matplotlib"), prepare_data()
-    submissions = [s for s in find_submissions(submissions_folder, source.stem, protected=[source])
-                   if keep(s.student_id)]
     if run_as is not None:
         workers = 1
         (run_dir / "work").mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from autograde import crafted, gradebook, ledger, report, shards
-from autograde.batch import grade_folder, graded_cells
+from autograde.batch import grade_submissions, graded_cells
 from autograde.collect import find_submissions
 from autograde.course import CourseError, check_source, default_cache, default_source, fingerprint, release
 from autograde.reference import run_reference
@@ -179,8 +179,9 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
                 shown(outcome)
 
             try:
-                grade_folder(submissions, source, limits, workers, Path(run_dir), cache, on_done=done,
-                             show_hidden_tests=show_hidden_tests, on_ready=ready, keep=todo.__contains__)
+                grade_submissions([s for s in given if s.student_id in todo], source, limits, workers,
+                                  Path(run_dir), cache, on_done=done, show_hidden_tests=show_hidden_tests,
+                                  on_ready=ready)
             finally:
                 shown.close()
     else:

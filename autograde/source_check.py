@@ -9,8 +9,9 @@ that value reaches the check phase:
   what a solution made) and exported as data: numbers, arrays, tensors, networks of the layers
   ``verify`` reads, verify results; what else it turns out to be is known only when a notebook runs
   (``demo --source`` runs the reference);
-* ``function``: a function or class a solution cell defines. The check cannot call student code,
-  so such a test cannot be graded: a problem;
+* ``call``: a function or class a solution cell defines. It stays in the student's kernel and the
+  test's calls go there (:mod:`autograde.check.channel`): the arguments the test passes are seen
+  by student code, and what comes back is data the student's code produced;
 * ``undefined``: no cell of the notebook binds it: a problem.
 
 It also lists the files the notebook refers to (pictures in markdown, ``assets/...`` paths in code)
@@ -37,7 +38,7 @@ _LOCAL_PATH = re.compile(r"^(?:\./)?(?:assets|data|images|img|figures)/[^\s]+$")
 @dataclass
 class Crossing:
     name: str
-    how: str     # "provided", "value", "function" or "undefined"
+    how: str     # "provided", "value", "call" or "undefined"
     where: str   # the cell that binds it (its grade_id, or "cell N"), or ""
 
 
@@ -54,11 +55,7 @@ class Report:
         out = []
         for grade_id, crossings in self.tests.items():
             for c in crossings:
-                if c.how == "function":
-                    out.append(f"test {grade_id} reads {c.name}, a function or class the student "
-                               f"defines ({c.where}): the check cannot call student code, so this "
-                               "test cannot be graded; test a value the student computes instead")
-                elif c.how == "undefined":
+                if c.how == "undefined":
                     out.append(f"test {grade_id} reads {c.name}, which no cell of the notebook "
                                "defines")
         out += [f"{cell} refers to {path}, which is not beside the source notebook"
@@ -153,7 +150,7 @@ def check(source: Path) -> Report:
                 continue
             students = [(where, defines) for where, solution, defines in places if solution]
             where, defines = (students or [(places[0][0], places[0][2])])[-1]
-            crossings.append(Crossing(name, "function" if defines and students else "value", where))
+            crossings.append(Crossing(name, "call" if defines and students else "value", where))
         report.tests[cell.grade_id] = crossings
     folder = Path(source).parent
     report.missing_files = [(cell, path) for cell, path in _referenced_files(notebook)

@@ -4,8 +4,10 @@
 
 1. :func:`~autograde.notebook_checks.read_submission`: is it a notebook at all;
 2. :func:`autograde.run.phase.execute`: the run phase, in the submission's own box;
-3. :func:`run_status`: the row's status and notes, from the runner's journal;
-4. :func:`check`: the check phase, in a fresh fork of a check server (:mod:`autograde.check.server`);
+3. :func:`check`: the check phase, in a fresh fork of a check server (:mod:`autograde.check.server`):
+   after the run, or, when the run kept objects for calls, while its kernel is still alive (on a
+   copy of its exports, with the call channel);
+4. :func:`run_status`: the row's status and notes, from the runner's journal;
 5. :func:`autograde.feedback.render`: the page, from the executed notebook and the results;
 6. :func:`autograde.run.phase.remove_box`: the box goes as soon as the page is written.
 
@@ -15,14 +17,18 @@ executed notebook is escaped text.
 from __future__ import annotations
 
 import json
+import os
 import queue
+import shutil
+import socket
+import stat
 import time
 import traceback
 from pathlib import Path
 
 import nbformat
 
-from autograde import feedback
+from autograde import artifacts, feedback
 from autograde.check.client import CheckServer
 from autograde.run import phase
 from autograde.check import source as check_source
@@ -86,18 +92,66 @@ def check_environment(matplotlib_config: Path | None, data_dir: Path | None) -> 
             **({"LAB3_DATA_DIR": str(data_dir)} if data_dir else {})}
 
 
-def check(job: Job, log: Path, servers: "queue.Queue[CheckServer]") -> list[dict] | None:
-    """Run the check phase on a server's fresh fork; its results, or None if it failed."""
+def _check_folder(job: Job) -> Path:
     folder = job.workspace / "check"
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)  # the check's files are the grader's alone, whoever ran the notebook
-    spec = {"artifacts": str(job.workspace / "box" / "artifacts"), "seed": job.seed,
-            "test_timeout": job.test_timeout, "results": str(folder / "results.json"), "log": str(log)}
+    return folder
+
+
+def copy_exports(source: Path, target: Path, max_bytes: int) -> None:
+    """Copy the regular files directly in `source` to `target`, never following a link, at most
+    `max_bytes` each (larger ones are left out, and the reader says so): the run's kernel is still
+    alive during calls, so the check reads a copy that nothing in the box can change."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(source):
+        try:
+            descriptor = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(descriptor, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+                continue
+            data = handle.read(max_bytes + 1)
+        if len(data) <= max_bytes:
+            (target / entry.name).write_bytes(data)
+
+
+def check(job: Job, log: Path, servers: "queue.Queue[CheckServer]", exports: Path | None = None,
+          channel: socket.socket | None = None) -> list[dict] | None:
+    """Run the check phase on a server's fresh fork, on the exports in `exports` (the box's by
+    default), with the call `channel` if given; its results, or None if it failed."""
+    folder = _check_folder(job)
+    spec = {"artifacts": str(exports or job.workspace / "box" / "artifacts"), "seed": job.seed,
+            "test_timeout": job.test_timeout, "results": str(folder / "results.json"), "log": str(log),
+            "call_seconds": min(job.limits.call_seconds, job.test_timeout),
+            "call_answer_bytes": job.limits.call_answer_bytes}
     server = servers.get()
     try:
-        return server.check(spec, folder / "job.json", job.test_timeout * max(1, len(job.names)) + CHECK_GRACE_SECONDS)
+        return server.check(spec, folder / "job.json", job.test_timeout * max(1, len(job.names)) + CHECK_GRACE_SECONDS,
+                            channel)
     finally:
         servers.put(server)
+
+
+class _CheckDuringRun:
+    """The check phase as the run's call channel opens (see :func:`autograde.run.phase.execute`)."""
+
+    def __init__(self, job: Job, log: Path, servers: "queue.Queue[CheckServer]"):
+        self.job, self.log, self.servers = job, log, servers
+        self.results: list[dict] | None = None
+        self.ran = False
+        self.seconds = 0.0
+
+    def __call__(self, channel: socket.socket) -> None:
+        started = time.monotonic()
+        exports = _check_folder(self.job) / "exports"
+        shutil.rmtree(exports, ignore_errors=True)
+        copy_exports(self.job.workspace / "box" / "artifacts", exports, artifacts.MAX_NPZ_BYTES)
+        self.ran = True
+        self.results = check(self.job, self.log, self.servers, exports, channel)
+        self.seconds = time.monotonic() - started
 
 
 def render_feedback(student_id: str, score: float, max_score: float, results: list[dict], notes: list[str],
@@ -134,13 +188,15 @@ def grade(job: Job, servers: "queue.Queue[CheckServer]") -> Outcome:
     box = job.workspace / "box"
     try:
         notes += find_tampering(submitted, job.released)
-        report = phase.execute(job.workspace / "box", submitted, job.released, job.names, job.seed, job.limits,
-                             job.assets, job.data_dir, job.matplotlib_config, job.name, log, job.run_as)
+        during = _CheckDuringRun(job, log, servers)
+        report = phase.execute(box, submitted, job, log, during)
         status, run_notes = run_status(job, _read_json(box / "run" / "journal.json", []), report)
         check_started = time.monotonic()
-        results = check(job, log, servers)
+        results = during.results if during.ran else check(job, log, servers)
+        check_seconds = during.seconds if during.ran else time.monotonic() - check_started
         with open(log, "a", encoding="utf-8") as output:
-            output.write(f"[autograde] run {report.seconds:.2f} s, check {time.monotonic() - check_started:.2f} s, "
+            output.write(f"[autograde] run {report.seconds:.2f} s, check {check_seconds:.2f} s"
+                         f"{' (with calls, during the run)' if during.ran else ''}, "
                          f"{'sandboxed' if report.sandboxed else 'not sandboxed'}\n")
         if results is None:
             status, results = "error", []

@@ -62,19 +62,6 @@ def test_the_source_check_says_how_each_value_crosses(tmp_path):
     assert report.points["test_far"] == 5 and report.problems == []
 
 
-def test_a_test_that_calls_a_students_function_stops_the_release_naming_it(tmp_path):
-    define = _cell("solution", "count_far", "def count_far(ps):\n    ### BEGIN SOLUTION\n"
-                                            "    return sum(not in_unit_disc(p) for p in ps)\n    ### END SOLUTION")
-    check = _cell("test", "test_count_far", "assert count_far(points) == 2", points=2)
-    source = adapted(tmp_path, extra=[define, check])
-    with pytest.raises(CourseError, match=r"test test_count_far reads count_far, a function or class the "
-                                          r"student defines \(cell count_far\)"):
-        release(source, tmp_path / "out", tmp_path / "work")
-    result = autograde("release", "--out", tmp_path / "out2", "--source", source, cwd=tmp_path)
-    assert result.returncode != 0 and "test_count_far reads count_far" in result.stdout + result.stderr
-    assert not (tmp_path / "out2" / "lab3.ipynb").exists()
-
-
 def test_a_picture_missing_beside_the_source_stops_the_release_naming_it(tmp_path):
     source = adapted(tmp_path)
     notebook = nbformat.read(source, as_version=4)

@@ -5,6 +5,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,14 +20,18 @@ class CheckServer:
         self.source, self.environment, self.log = source, environment, log
         self.process: subprocess.Popen | None = None
         self.pending = b""
+        self.handover: socket.socket | None = None  # passes a job's call channel to the server
 
     def start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
-            with open(self.log, "ab") as log:
+            if self.handover is not None:
+                self.handover.close()
+            self.handover, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            with open(self.log, "ab") as log, theirs:
                 self.process = subprocess.Popen(
-                    python_module("autograde.check.server") + [str(self.source)],
+                    python_module("autograde.check.server") + [str(self.source), str(theirs.fileno())],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, bufsize=0,
-                    env={**os.environ, **self.environment})
+                    env={**os.environ, **self.environment}, pass_fds=(theirs.fileno(),))
             self.pending = b""
         return self.process
 
@@ -43,11 +48,15 @@ class CheckServer:
         line, self.pending = self.pending.split(b"\n", 1)
         return line.decode().strip()
 
-    def check(self, job: dict, job_file: Path, timeout: float) -> list[dict] | None:
-        """Run `job` (see the server's docstring); its results, or None on failure or time-out."""
-        job_file.write_text(json.dumps(job), encoding="utf-8")
+    def check(self, job: dict, job_file: Path, timeout: float, channel: socket.socket | None = None
+              ) -> list[dict] | None:
+        """Run `job` (see the server's docstring); its results, or None on failure or time-out.
+        `channel`, the connection to the submission's runner, goes to the check with the job."""
+        job_file.write_text(json.dumps({**job, "channel": channel is not None}), encoding="utf-8")
         process = self.start()
         try:
+            if channel is not None:
+                socket.send_fds(self.handover, [b"c"], [channel.fileno()])
             process.stdin.write(f"{job_file}\n".encode())
             pid = self._line(300)  # the server may still be importing the prelude
             done = self._line(timeout) if pid else None
@@ -62,6 +71,9 @@ class CheckServer:
         return json.loads(Path(job["results"]).read_text(encoding="utf-8"))
 
     def close(self) -> None:
+        if self.handover is not None:
+            self.handover.close()
+            self.handover = None
         if self.process is not None:
             self.process.kill()
             self.process.wait()

@@ -7,9 +7,15 @@
   gave in the run. A network with a ``loss`` method gets the negative log-likelihood back (mean
   or sum, as its answers showed; safe at log(0) only if its answer was finite there), or a
   loss that fails with what went wrong;
+* an object left in the student's kernel (a function, an object of the student's class) becomes
+  a stand-in whose calls go to that kernel (:mod:`autograde.check.channel`);
+* a network the chain cannot carry becomes a module with the structure the run reported (torch's
+  own layers rebuilt, the student's own classes as empty modules of the same name), whose
+  ``forward`` and other attributes are calls; ``verify`` refuses it with the verifier's reason;
 * what cannot be graded becomes an object that fails on use and says why.
 
-Every object made here is built by the kit from numbers; no student code is involved.
+Every object made here is built by the kit from numbers; student code runs only in the student's
+kernel, through calls.
 """
 from __future__ import annotations
 
@@ -154,8 +160,92 @@ def _failing_loss(message: str) -> Callable:
     return loss
 
 
-def rebuild(value: artifacts.Value, seed: int) -> tuple[Any, list[str]]:
-    """The object a test cell gets for `value`, and notes on what the rebuild found."""
+# torch.nn layers a remote network's structure may name, with the attributes they are built from
+_TORCH_LAYERS = {"Linear": ("in_features", "out_features"), "ReLU": (), "Sigmoid": (), "Tanh": (), "GELU": (),
+                 "ELU": (), "SiLU": (), "Softplus": (), "Identity": (), "Softmax": ("dim",), "LogSoftmax": ("dim",),
+                 "Flatten": ("start_dim", "end_dim"), "LeakyReLU": ("negative_slope",), "Dropout": ("p",),
+                 "Sequential": (), "ModuleList": ()}
+_INTEGER_ATTRIBUTES = ("in_features", "out_features", "dim", "start_dim", "end_dim")
+
+
+def _layer(module: artifacts.Module):
+    """A module standing for one entry of a remote network's structure."""
+    import torch
+    from torch import nn
+
+    if module.torch and module.type_name in _TORCH_LAYERS:
+        kwargs = {key: int(value) if key in _INTEGER_ATTRIBUTES else float(value)
+                  for key, value in module.attributes.items() if key in _TORCH_LAYERS[module.type_name]}
+        try:
+            if module.type_name == "Linear":
+                layer = nn.Linear(kwargs["in_features"], kwargs["out_features"], bias=module.bias is not None)
+                with torch.no_grad():
+                    if module.weight is not None and module.weight.shape == tuple(layer.weight.shape):
+                        layer.weight.copy_(torch.as_tensor(module.weight))
+                        if module.bias is not None:
+                            layer.bias.copy_(torch.as_tensor(module.bias))
+                    else:
+                        layer.weight.zero_()
+                        if layer.bias is not None:
+                            layer.bias.zero_()
+                return layer
+            return getattr(nn, module.type_name)(**kwargs)
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            pass  # attributes that do not build it: an empty module of that name, below
+
+    def forward(self, *args, **kwargs):
+        raise TypeError(f"the {module.type_name} layer of a network from the student's kernel cannot be run "
+                        "on its own in a test")
+
+    return type(module.type_name, (nn.Module,), {"forward": forward, "__module__": "student"})()
+
+
+def _remote_network(value: artifacts.RemoteNetwork, channel):
+    from torch import fx, nn
+
+    remote, reason = value.remote, value.reason
+
+    class RemoteNetwork(nn.Sequential if value.sequential else nn.Module):
+        """The student's network, left in their kernel: its modules as the run reported them, and
+        every use of its forward or of an attribute the structure does not hold is a call."""
+
+        def forward(self, x):  # one input: the verifier's tracer reads this signature
+            if isinstance(x, fx.Proxy):
+                raise TypeError(reason)  # the verifier tracing it: say what it cannot read
+            if channel is None:
+                raise TypeError(f"{reason}; and the student's kernel was not available for calls")
+            return channel.call(remote, remote.type_name, (x,), {})
+
+        def __getattr__(self, name):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                # not while it is being built (add_module asks whether a name is taken)
+                if name.startswith("_") or channel is None or not self.__dict__.get("_autograde_built"):
+                    raise
+                return channel.getattr(remote, remote.type_name, name)
+
+    RemoteNetwork.__name__ = RemoteNetwork.__qualname__ = remote.type_name
+    modules = [None] * len(value.structure)
+    for index, entry in enumerate(value.structure):
+        if index == 0:
+            modules[0] = RemoteNetwork()
+            continue
+        modules[index] = _layer(entry)
+        parent = modules[entry.parent]
+        label = entry.name.rpartition(".")[2] or str(index)
+        try:
+            parent.add_module(label, modules[index])
+        except (KeyError, TypeError, AttributeError):
+            parent.add_module(f"module{index}", modules[index])
+    network = modules[0].eval()
+    network.__dict__["_autograde_built"] = True
+    return network
+
+
+def rebuild(value: artifacts.Value, seed: int, channel=None) -> tuple[Any, list[str]]:
+    """The object a test cell gets for `value`, and notes on what the rebuild found; stand-ins for
+    objects in the student's kernel call through `channel` (None: no calls can be made)."""
     if isinstance(value, artifacts.Array):
         if value.kind == "tensor":
             import torch
@@ -163,13 +253,13 @@ def rebuild(value: artifacts.Value, seed: int) -> tuple[Any, list[str]]:
             return torch.as_tensor(value.values.copy()), []
         return value.values.copy(), []
     if isinstance(value, list):
-        parts = [rebuild(item, seed) for item in value]
+        parts = [rebuild(item, seed, channel) for item in value]
         return [obj for obj, _ in parts], [note for _, notes in parts for note in notes]
     if isinstance(value, tuple):
-        parts = [rebuild(item, seed) for item in value]
+        parts = [rebuild(item, seed, channel) for item in value]
         return tuple(obj for obj, _ in parts), [note for _, notes in parts for note in notes]
     if isinstance(value, dict):
-        parts = {key: rebuild(item, seed) for key, item in value.items()}
+        parts = {key: rebuild(item, seed, channel) for key, item in value.items()}
         return {key: obj for key, (obj, _) in parts.items()}, [n for _, notes in parts.values() for n in notes]
     if isinstance(value, artifacts.Verdict):
         from verifier.result import STATUSES, VerificationResult
@@ -187,6 +277,16 @@ def rebuild(value: artifacts.Value, seed: int) -> tuple[Any, list[str]]:
             last = [layer for layer in value.layers if layer != "relu"][-1]
             object.__setattr__(net, "loss", _loss(value.loss, seed, last[0].shape[0]))
         return net, []
+    if isinstance(value, artifacts.Remote):
+        if channel is None:
+            reason = (f"{value.name} stays in the student's kernel, and calls into it were not available "
+                      "(the run ended before the check): it cannot be graded")
+            return NotGradable(reason), [reason]
+        from autograde.check.channel import RemoteObject
+
+        return RemoteObject(value, channel), []
+    if isinstance(value, artifacts.RemoteNetwork):
+        return _remote_network(value, channel), [] if channel is not None else [value.reason]
     if isinstance(value, artifacts.Unreadable):
         if "does not support" in value.reason or "could not trace" in value.reason:
             return _torch_classes()[1](value.reason), [value.reason]

@@ -88,8 +88,10 @@ def prepare(source_path: str) -> Prepared:
     return Prepared(cells, source.names_read(cells, bound), namespace)
 
 
-def run_tests(prepared: Prepared, artifacts_folder: Path, seed: int, test_timeout: int) -> list[dict]:
-    """Every test cell against the artifacts in `artifacts_folder`; `seed` is the challenge seed."""
+def run_tests(prepared: Prepared, artifacts_folder: Path, seed: int, test_timeout: int, channel=None) -> list[dict]:
+    """Every test cell against the artifacts in `artifacts_folder`; `seed` is the challenge seed;
+    `channel` (:class:`autograde.check.channel.Channel`, or None) carries calls into the
+    student's kernel."""
     namespace = dict(prepared.namespace)
     signal.signal(signal.SIGALRM, _on_alarm)
     quiet = io.StringIO()
@@ -104,7 +106,7 @@ def run_tests(prepared: Prepared, artifacts_folder: Path, seed: int, test_timeou
                 if isinstance(value, artifacts.Missing):
                     namespace.pop(name, None)
                     continue
-                namespace[name], notes = rebuild.rebuild(value, seed)
+                namespace[name], notes = rebuild.rebuild(value, seed, channel)
                 result["notes"] += [f"{name}: {note}"[:MAX_MESSAGE] for note in notes]
             signal.alarm(test_timeout)
             with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):

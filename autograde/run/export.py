@@ -9,8 +9,13 @@ test reads. Each value is written as JSON (``<test_id>.json``) plus numpy arrays
 * ``verify`` results (their status);
 * networks (``nn.Module``): the chain ``verifier.network.parse`` reads (Linear weights and
   biases, ReLU, a final Softmax), the network's own outputs on the grader's challenge inputs,
-  and, when it has a ``loss(y_hat, y)`` method, the loss on the challenge predictions;
-* anything else as ``{"unsupported": <type name>}``.
+  and, when it has a ``loss(y_hat, y)`` method, the loss on the challenge predictions. A network
+  the chain cannot carry (a Sigmoid, a convolution) is exported as the verifier's reason, the
+  layers it is made of (``structure``) and a handle for calls;
+* anything else (a function, a class, an object of the student's own class) as a handle:
+  ``{"remote": {"handle": n, "type": <type name>, "callable": bool, "name": <its name>}}``. The object stays in this
+  kernel (:data:`REGISTRY`); the check may call it through the runner
+  (:mod:`autograde.run.calls`), and what comes back is encoded the same way.
 
 Nothing here is trusted by the grader: this code runs next to student code, which may have
 changed it. The reader (:mod:`autograde.artifacts`) checks every file against the schema and
@@ -35,6 +40,17 @@ MAX_STRING = 2_000
 MAX_ITEMS = 20_000  # nodes in one snapshot
 MAX_DEPTH = 8
 MAX_ARRAY_BYTES = 32 << 20  # per snapshot
+MAX_MODULES = 256  # modules listed in a network's structure
+STRUCTURE_ATTRIBUTES = ("in_features", "out_features", "dim", "start_dim", "end_dim", "negative_slope", "p")
+
+REGISTRY: dict[int, Any] = {}  # handle -> the object it stands for, in this kernel
+
+
+def register(value: Any) -> int:
+    """The handle of `value` in :data:`REGISTRY` (a new one each time it is exported)."""
+    handle = len(REGISTRY) + 1
+    REGISTRY[handle] = value
+    return handle
 
 
 class _Writer:
@@ -89,7 +105,40 @@ class _Writer:
             return {"verdict": {"status": str(value.status)[:MAX_STRING]}}
         if torch is not None and isinstance(value, torch.nn.Module):
             return {"network": self.network(value)}
-        return {"unsupported": type(value).__name__[:MAX_STRING]}
+        return self.remote(value)
+
+    def remote(self, value: Any) -> dict:
+        try:
+            name = getattr(value, "__qualname__", None) if isinstance(value, type) or callable(value) else None
+        except Exception:  # a __getattr__ of the student's own
+            name = None
+        name = name if isinstance(name, str) else type(value).__name__
+        return {"remote": {"handle": register(value), "type": type(value).__name__[:MAX_STRING],
+                           "callable": callable(value), "name": name[:MAX_STRING]}}
+
+    def structure(self, net: Any) -> list:
+        """The modules of `net` (``named_modules`` order): name, parent, type, whether it is one of
+        torch.nn's own classes, the attributes that describe it, a Linear's weight and bias."""
+        import torch
+
+        modules = []
+        index = {}
+        for name, module in net.named_modules():
+            if len(modules) == MAX_MODULES:
+                break
+            parent = name.rpartition(".")[0] if name else None
+            kind = type(module)
+            entry = {"name": name[:MAX_STRING], "parent": index.get(parent, -1) if name else -1,
+                     "type": kind.__name__[:MAX_STRING], "torch": kind.__module__.startswith("torch.nn."),
+                     "attributes": {key: getattr(module, key) for key in STRUCTURE_ATTRIBUTES
+                                    if isinstance(getattr(module, key, None), (int, float)) and
+                                    not isinstance(getattr(module, key), bool)}}
+            if isinstance(module, torch.nn.Linear):
+                entry["weight"] = self.array(module.weight.detach().cpu().numpy())
+                entry["bias"] = None if module.bias is None else self.array(module.bias.detach().cpu().numpy())
+            index[name] = len(modules)
+            modules.append(entry)
+        return modules
 
     def network(self, net: Any) -> dict:
         import torch
@@ -97,8 +146,14 @@ class _Writer:
 
         try:
             chain = parse(net)
-        except Exception as error:  # the verifier cannot read it: say why
-            return {"error": f"{type(error).__name__}: {error}"[:MAX_STRING]}
+        except Exception as error:  # the verifier cannot read it: say why, and keep it for calls
+            reason = f"{type(error).__name__}: {error}"[:MAX_STRING]
+            try:
+                structure = self.structure(net)
+            except Exception:  # modules that cannot even be listed
+                return {"error": reason}
+            return {"error": reason, "remote": register(net), "structure": structure,
+                    "sequential": isinstance(net, torch.nn.Sequential)}
         layers = []
         for layer in chain.layers:
             if layer == "relu":
@@ -128,12 +183,20 @@ class _Writer:
             return {"error": f"{type(error).__name__}: {error}"[:MAX_STRING]}
 
 
+def write(base: str, document: dict, arrays: dict) -> None:
+    """``base.npz`` (the arrays), then ``base.json`` (the document)."""
+    np.savez(f"{base}.npz", **arrays)
+    with open(f"{base}.json", "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+
+
 def snapshot(test_id: str, namespace: dict, names: list[str], folder: str, seed: int) -> None:
-    """Write the values of `names` in `namespace` as ``folder/<test_id>.json`` and ``.npz``."""
+    """Write the values of `names` in `namespace` as ``folder/<test_id>.json`` and ``.npz``;
+    the document's ``remotes`` counts the objects kept in this kernel for calls."""
     writer = _Writer(seed)
+    before = len(REGISTRY)
     values = {name: writer.encode(namespace[name]) if name in namespace else {"missing": True}
               for name in names}
     os.makedirs(folder, exist_ok=True)
-    np.savez(Path(folder) / f"{test_id}.npz", **writer.arrays)
-    with open(Path(folder) / f"{test_id}.json", "w", encoding="utf-8") as handle:
-        json.dump({"format": FORMAT, "test": test_id, "values": values}, handle)
+    write(str(Path(folder) / test_id), {"format": FORMAT, "test": test_id, "values": values,
+                                        "remotes": len(REGISTRY) - before}, writer.arrays)

@@ -19,21 +19,26 @@ read a file of its choosing).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Callable, Iterator, Protocol
 
 import nbformat
 from nbformat import NotebookNode
 
 import labseed
 from autograde import python_module
-from autograde.run import sandbox
+from autograde.run import sandbox, wire
 from autograde.run.notebook import run_notebook
 from autograde.run.sandbox import Limits, RunAs, RunReport
 
@@ -189,54 +194,131 @@ def chosen_mode(scratch: Path, limits: Limits, data_dir: Path | None, run_as: Ru
     return mode if mode is not None else preflight(scratch, limits, data_dir, run_as)
 
 
-def execute(box: Path, submitted: NotebookNode, released: NotebookNode, names: dict[str, list[str]], seed: int,
-            limits: Limits, assets: list[Path], data_dir: Path | None, matplotlib_config: Path | None,
-            name: str, log: Path, run_as: RunAs | None = None) -> RunReport:
+class RunSettings(Protocol):
+    """What :func:`execute` reads of a submission's job (:class:`autograde.jobs.Job` is one)."""
+
+    released: NotebookNode  # the released notebook: its provided cells and tests
+    names: dict[str, list[str]]  # test id -> the names the exporter snapshots for it
+    seed: int  # the challenge seed
+    limits: Limits
+    assets: list[Path]
+    data_dir: Path | None
+    matplotlib_config: Path | None
+    name: str  # names this run's cgroup
+    run_as: RunAs | None
+
+
+CHANNEL = "/channel"  # where the channel's folder appears inside the sandbox
+CHANNEL_SOCKET = "socket"
+
+
+@contextlib.contextmanager
+def channel_listener(run_as: RunAs | None) -> Iterator[socket.socket]:
+    """A Unix socket listening in a fresh folder of its own (a short path: socket paths are
+    limited to about 100 bytes), which only `run_as` (or this user) may connect to; the folder is
+    bound read-only into the sandbox, so nothing in the box can replace the socket."""
+    folder = Path(tempfile.mkdtemp(prefix="autograde-call-"))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(folder / CHANNEL_SOCKET))
+        listener.listen(1)
+        os.chmod(folder, 0o711)
+        os.chmod(folder / CHANNEL_SOCKET, 0o600)
+        if run_as is not None:
+            os.chown(folder / CHANNEL_SOCKET, run_as.uid, run_as.gid)
+        yield listener
+    finally:
+        listener.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _accept(listener: socket.socket, process: subprocess.Popen, deadline: float) -> socket.socket | None:
+    """The runner's connection once it says it is ready; None when it ends (or the time is up)
+    without doing so."""
+    listener.settimeout(0.05)
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            connection, _ = listener.accept()
+        except socket.timeout:
+            continue
+        try:
+            meta, _, _ = wire.receive(connection, 0, time.monotonic() + 10)
+            if meta.get("ready") is True:
+                return connection
+        except wire.WireError:
+            pass
+        connection.close()
+    return None
+
+
+def execute(box: Path, submitted: NotebookNode, settings: RunSettings, log: Path,
+            during: Callable[[socket.socket], None] | None = None) -> RunReport:
     """Run `submitted` (tests replaced by exporters) in a sandbox rooted at the empty folder `box`.
 
     The sandbox mode is the one :func:`preflight` chose (tried now if it has not run); the
     first of the returned notes names it. The box is under the run's disk quota and file limit
     (:class:`~autograde.run.sandbox.Quota`); the caller removes it (:func:`remove_box`) once
-    graded. `name` names this run's cgroup; `log` gets what the runner and the kernel print.
-    With `run_as`, every process of the run executes as that user, and none of its processes is
-    left when this returns.
+    graded. `log` gets what the runner and the kernel print. Every process of the run executes as
+    ``settings.run_as`` when given, and none of its processes is left when this returns.
+
+    With `during`, the run offers calls (:mod:`autograde.run.serve`): when the notebook has
+    finished and its exports kept objects for calls, `during` is called with the connected
+    channel while the kernel is still alive, and the run ends when it returns.
     """
+    limits, run_as, data_dir = settings.limits, settings.run_as, settings.data_dir
     mode = chosen_mode(box.parent / f"{box.name}-preflight", limits, data_dir, run_as)
     binary = mode.binary
     root = sandbox.BOX if binary else str(box)
     tmp = "/tmp" if binary else str(box / "tmp")
     quota = sandbox.Quota.make(box, limits.disk_bytes, limits.max_files)
-    prepare_box(box, run_notebook(submitted, released, names, f"{root}/artifacts", seed), assets, matplotlib_config)
+    prepare_box(box, run_notebook(submitted, settings.released, settings.names, f"{root}/artifacts", settings.seed),
+                settings.assets, settings.matplotlib_config)
     if run_as is not None:
         hand_over(box, run_as)
-    cgroup = sandbox.Cgroup.create(name, limits.memory_bytes, limits.max_processes)
+    cgroup = sandbox.Cgroup.create(settings.name, limits.memory_bytes, limits.max_processes)
     notes = [mode.note]
     if cgroup is None:
         notes.append("memory: RLIMIT_DATA only (no writable cgroup memory controller); shared mappings escape it")
     writable = [f"{root}/work", f"{root}/artifacts", tmp] + (["/dev/shm"] if binary else [])
+    call_seconds = limits.call_budget_seconds if during else 0
     job = {"notebook": f"work/{NOTEBOOK}", "cwd": "work", "executed": "run/executed.ipynb",
            "journal": "run/journal.json", "cell_timeout": limits.cell_timeout,
            "budget_seconds": limits.budget_seconds, "max_output_bytes": limits.max_output_bytes,
            "kernel": {"writable": writable, "memory_bytes": None if cgroup else limits.memory_bytes,
-                      "file_bytes": limits.file_bytes, "cpu_seconds": limits.budget_seconds + 60,
+                      "file_bytes": limits.file_bytes, "cpu_seconds": limits.budget_seconds + call_seconds + 60,
                       "seed": labseed.SEED, "threads": limits.threads}}
-    (box / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    os.chmod(box / "job.json", 0o644)
-    environment = _environment(root, tmp, limits, sandbox.DATA if binary and data_dir else
-                               (str(data_dir) if data_dir else None))
-    runner = python_module("autograde.run.runner") + [root]
-    from autograde.run import processes
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(channel_listener(run_as)) if during else None
+        channel_folder = Path(listener.getsockname()).parent if listener else None
+        if listener is not None:
+            job["calls"] = {"channel": f"{CHANNEL}/{CHANNEL_SOCKET}" if binary else listener.getsockname(),
+                            "artifacts": "artifacts", "budget_seconds": limits.call_budget_seconds,
+                            "max_answer_bytes": limits.call_answer_bytes, "seed": settings.seed}
+        (box / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        os.chmod(box / "job.json", 0o644)
+        environment = _environment(root, tmp, limits, sandbox.DATA if binary and data_dir else
+                                   (str(data_dir) if data_dir else None))
+        runner = python_module("autograde.run.runner") + [root]
 
-    if binary:
-        command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner,
-                                        own_proc=mode.own_proc)
-        seconds, killed = sandbox.run_in_box(sandbox.as_user(command, run_as), log, limits, cgroup,
-                                             {"PATH": "/usr/bin:/bin"}, box, quota=quota)
-    else:
-        token = processes.new_token()
-        seconds, killed = sandbox.run_in_box(sandbox.as_user(runner, run_as), log, limits, cgroup,
-                                             {**environment, processes.TOKEN_VARIABLE: token}, box,
-                                             sweep=lambda: processes.kill_marked(token), quota=quota)
+        def rendezvous(process: subprocess.Popen) -> None:
+            connection = _accept(listener, process, time.monotonic() + limits.budget_seconds + sandbox.KILL_GRACE_SECONDS)
+            if connection is not None:
+                with connection:
+                    during(connection)
+
+        box_run = sandbox.BoxRun(log, limits, cgroup, box, quota=quota, extra_seconds=call_seconds,
+                                 rendezvous=rendezvous if listener else None)
+        from autograde.run import processes
+
+        if binary:
+            binds = [(str(channel_folder), CHANNEL)] if channel_folder else []
+            command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner,
+                                            own_proc=mode.own_proc, binds=binds)
+            seconds, killed = box_run.run(sandbox.as_user(command, run_as), {"PATH": "/usr/bin:/bin"})
+        else:
+            token = processes.new_token()
+            seconds, killed = box_run.run(sandbox.as_user(runner, run_as), {**environment, processes.TOKEN_VARIABLE: token},
+                                          sweep=lambda: processes.kill_marked(token))
     if run_as is not None:
         swept, alive = processes.kill_user(run_as.uid)
         with open(log, "a", encoding="utf-8") as output:

@@ -29,6 +29,7 @@ import nbformat  # noqa: E402
 from autograde import python_module  # noqa: E402
 from autograde.run.execute import GuardedClient  # noqa: E402
 from autograde.run.kernel import CONFINE_VARIABLE  # noqa: E402
+from autograde.run.serve import ServingClient, is_serve_cell, serve_cell  # noqa: E402
 
 KERNEL_NAME = "autograde-run"
 
@@ -83,14 +84,23 @@ def run(box: Path) -> None:
     os.environ.update({"JUPYTER_PATH": str(jupyter), "JUPYTER_DATA_DIR": str(jupyter / "data"),
                        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"), "JUPYTER_CONFIG_DIR": str(jupyter / "config")})
     deadline = started + job["budget_seconds"]
+    calls = job.get("calls")
+    if calls:
+        notebook.cells.append(serve_cell())
 
     def make_client() -> GuardedClient:
-        return GuardedClient(notebook, kernel_name=KERNEL_NAME, cell_timeout=job["cell_timeout"], deadline=deadline,
-                             max_output_bytes=job["max_output_bytes"], startup_timeout=120,
-                             shutdown_kernel="immediate", resources={"metadata": {"path": str(box / job["cwd"])}})
+        settings = dict(kernel_name=KERNEL_NAME, cell_timeout=job["cell_timeout"], deadline=deadline,
+                        max_output_bytes=job["max_output_bytes"], startup_timeout=120, shutdown_kernel="immediate",
+                        resources={"metadata": {"path": str(box / job["cwd"])}})
+        if not calls:
+            return GuardedClient(notebook, **settings)
+        return ServingClient(notebook, channel=calls["channel"], artifacts=str(box / calls["artifacts"]),
+                             scratch=tempfile.gettempdir(), call_budget=calls["budget_seconds"],
+                             max_answer_bytes=calls["max_answer_bytes"], seed=calls["seed"], **settings)
 
     events = execute(make_client, deadline)
     events.append({"event": "finished", "cell": -1, "seconds": round(time.monotonic() - started, 1)})
+    notebook.cells = [cell for cell in notebook.cells if not is_serve_cell(cell)]
     nbformat.write(notebook, box / job["executed"])
     (box / job["journal"]).write_text(json.dumps(events), encoding="utf-8")
 

@@ -42,6 +42,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import autograde
 import labseed
@@ -68,6 +69,9 @@ class Limits:
     disk_bytes: int = 1024 * MiB  # everything one run writes (its box, /tmp included)
     max_files: int = 10_000  # files and folders in its box
     threads: int = labseed.THREADS  # fixed: never from the host's cores or --workers (same sums, same grades)
+    call_seconds: int = 60  # one call into the student's kernel (never more than its test's own limit)
+    call_budget_seconds: int = 300  # all calls of one submission, from the end of its notebook
+    call_answer_bytes: int = 16 * MiB  # one call's answer
 
 
 @dataclass
@@ -520,9 +524,11 @@ def read_only_paths(data_dir: Path | None) -> list[tuple[str, str]]:
 
 
 def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
-                  environment: dict[str, str], command: list[str], own_proc: bool = True) -> list[str]:
+                  environment: dict[str, str], command: list[str], own_proc: bool = True,
+                  binds: list[tuple[str, str]] = ()) -> list[str]:
     """The bwrap command line that runs `command` in the sandbox described in the module docstring;
-    with `own_proc` False, the existing /proc is bound in instead of a new one (``bwrap-hostproc``)."""
+    with `own_proc` False, the existing /proc is bound in instead of a new one (``bwrap-hostproc``).
+    `binds` are more (host path, sandbox path) pairs bound read-only (the call channel's folder)."""
     args = [binary, "--unshare-all", "--die-with-parent", "--new-session"]
     for name in ("lib", "lib64", "bin", "sbin"):
         path = Path("/", name)
@@ -535,7 +541,7 @@ def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
     # hidden by it.
     args += ["--proc", "/proc"] if own_proc else ["--bind", "/proc", "/proc"]
     args += ["--dev", "/dev", "--bind", str(box / "tmp"), "/tmp"]
-    for host, inside in read_only_paths(data_dir):
+    for host, inside in [*read_only_paths(data_dir), *binds]:
         args += ["--ro-bind", host, inside]
     args += ["--size", str(shm_bytes), "--tmpfs", "/dev/shm",
              "--bind", str(box), BOX, "--chdir", BOX, "--clearenv"]
@@ -544,33 +550,51 @@ def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
     return args + command
 
 
-def run_in_box(command: list[str], log: Path, limits: Limits, cgroup: Cgroup | None, environment: dict[str, str],
-               cwd: Path, sweep=lambda: None, quota: Quota | None = None) -> tuple[float, bool]:
-    """Run `command`, output to `log`; kill it past the budget, or, watching `quota`, past the
-    box's limits. Returns (seconds, killed by the budget)."""
-    started = time.monotonic()
-    killed = False
-    stop = threading.Event()
-    with open(log, "ab") as output:
-        process = subprocess.Popen(cgroup.wrap(command) if cgroup else command, stdin=subprocess.DEVNULL,
-                                   stdout=output, stderr=output, env=environment, cwd=cwd, start_new_session=True)
-        watcher = quota.watch(process, stop) if quota is not None else None
-        try:
-            process.wait(timeout=limits.budget_seconds + KILL_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            killed = True
-        finally:
+@dataclass
+class BoxRun:
+    """One run of a command in a box: output to `log`, killed past the budget (plus
+    `extra_seconds`) or, watching `quota`, past the box's limits. `rendezvous`, when given, is
+    called with the process as soon as it starts, and may take as long as the process lives (the
+    call channel's check runs in it)."""
+
+    log: Path
+    limits: Limits
+    cgroup: Cgroup | None
+    cwd: Path
+    quota: Quota | None = None
+    extra_seconds: float = 0.0
+    rendezvous: Callable[[subprocess.Popen], None] | None = None
+
+    def run(self, command: list[str], environment: dict[str, str], sweep: Callable[[], None] = lambda: None
+            ) -> tuple[float, bool]:
+        """Run `command` to its end; (seconds, killed by the budget)."""
+        started = time.monotonic()
+        killed = False
+        stop = threading.Event()
+        with open(self.log, "ab") as output:
+            process = subprocess.Popen(self.cgroup.wrap(command) if self.cgroup else command,
+                                       stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=environment,
+                                       cwd=self.cwd, start_new_session=True)
+            watcher = self.quota.watch(process, stop) if self.quota is not None else None
             try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
-            stop.set()
-            if watcher is not None:
-                watcher.join()
-            if cgroup is not None:
-                cgroup.close()
-            sweep()
-            if quota is not None:
-                quota.check()  # what the run left
-    return time.monotonic() - started, killed
+                if self.rendezvous is not None:
+                    self.rendezvous(process)
+                left = started + self.limits.budget_seconds + self.extra_seconds + KILL_GRACE_SECONDS - time.monotonic()
+                process.wait(timeout=max(0.0, left))
+            except subprocess.TimeoutExpired:
+                killed = True
+            finally:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+                stop.set()
+                if watcher is not None:
+                    watcher.join()
+                if self.cgroup is not None:
+                    self.cgroup.close()
+                sweep()
+                if self.quota is not None:
+                    self.quota.check()  # what the run left
+        return time.monotonic() - started, killed
