@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import select
 import shutil
 import socket
 import stat
@@ -234,21 +235,30 @@ def channel_listener(run_as: RunAs | None) -> Iterator[socket.socket]:
 
 def _accept(listener: socket.socket, process: subprocess.Popen, deadline: float) -> socket.socket | None:
     """The runner's connection once it says it is ready; None when it ends (or the time is up)
-    without doing so."""
-    listener.settimeout(0.05)
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
+    without doing so. Wakes on either event (a pidfd where the system has them, else a short poll)."""
+    try:
+        ended = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # no pidfd (macOS, old Linux): poll
+        ended = None
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            waiting = [listener] + ([ended] if ended is not None else [])
+            ready, _, _ = select.select(waiting, [], [], min(0.05 if ended is None else 5.0,
+                                                             max(0.0, deadline - time.monotonic())))
+            if listener not in ready:
+                continue
             connection, _ = listener.accept()
-        except socket.timeout:
-            continue
-        try:
-            meta, _, _ = wire.receive(connection, 0, time.monotonic() + 10)
-            if meta.get("ready") is True:
-                return connection
-        except wire.WireError:
-            pass
-        connection.close()
-    return None
+            try:
+                meta, _, _ = wire.receive(connection, 0, time.monotonic() + 10)
+                if meta.get("ready") is True:
+                    return connection
+            except wire.WireError:
+                pass
+            connection.close()
+        return None
+    finally:
+        if ended is not None:
+            os.close(ended)
 
 
 def execute(box: Path, submitted: NotebookNode, settings: RunSettings, log: Path,
