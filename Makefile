@@ -30,8 +30,8 @@ python-venv:
 	fi
 
 # Rebuilt only when a requirements file or pyproject.toml changes: a second run does nothing.
-$(STAMP): requirements.txt requirements-nodeps.txt requirements-vnnlib2.txt pyproject.toml | python-venv
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-vnnlib2.txt pyproject.toml | python-venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
 	  --target $(VENV)/vnnlib2 -r requirements-vnnlib2.txt
@@ -63,7 +63,7 @@ release: $(STAMP)
 grade: $(STAMP)
 	$(PY) -m autograde grade $(SUBMISSIONS) --out $(OUT)/grades
 
-# The Gradescope autograder: upload $(OUT)/autograder.zip (see README, "Grading on Gradescope").
+# The Gradescope autograder: upload $(OUT)/autograder.zip (see docs/gradescope.md).
 gradescope: $(STAMP)
 	$(PY) -m autograde gradescope --out $(OUT)/autograder.zip
 

@@ -1,4 +1,4 @@
-"""Autograding for Lab 3 (see README.md): release, run in a sandbox, check, feedback."""
+"""Autograding for Lab 3 (see docs/instructors.md): release, run in a sandbox, check, feedback."""
 from __future__ import annotations
 
 import sys

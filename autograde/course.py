@@ -3,7 +3,7 @@
 nbgrader wants a course directory: ``source/<name>/<name>.ipynb``, a gradebook, and the other
 steps' folders. The instructor's source notebook (and the ``assets/`` folder next to it) is the
 whole source of truth: :func:`generate_assignment` rebuilds the student version and the
-gradebook from it (about 4 s, half of it nbgrader running ``alembic`` for a new gradebook), and
+gradebook from it (seconds of work, much of it nbgrader running ``alembic`` for a new gradebook), and
 :func:`cached_course` keeps the result under a fingerprint of those files, so a second run with
 the same source reuses it and a changed source never does.
 """

@@ -1,5 +1,9 @@
-"""Grade on Gradescope: the autograder zip (:func:`build_zip`) and what runs in Gradescope's
-containers (``python -m autograde.gradescope prepare|run [--root /autograder]``).
+"""Grade on Gradescope: what runs in Gradescope's containers
+(``python -m autograde.gradescope prepare|run [--root /autograder]``).
+
+The zip itself is :mod:`autograde.gradescope_zip` (:func:`build_zip`, re-exported here), the
+scripts it carries are the files in ``autograde/gradescope_files/``, and ``results.json`` is
+made by :mod:`autograde.gradescope_results`.
 
 Gradescope builds one image per assignment from the zip: it unpacks the zip into
 ``/autograder/source`` and runs ``setup.sh`` there, as root, with network. For each submission it
@@ -30,10 +34,6 @@ rlimits, and the results say "not sandboxed"); the results name the mode, and ``
 fails only when no mode can start Python and the kit. That user can
 read neither private/ nor the staged submission, and cannot write results/. ``results.json`` is
 written by root once no process of that user is left, from the check phase's results only.
-
-One test per graded cell, always visible with its points; a failure in a visible part shows its
-assertion message, a failure in a hidden part (``### BEGIN HIDDEN TESTS``) only says so, so no
-hidden test's code, message or reference value reaches a student.
 """
 from __future__ import annotations
 
@@ -46,7 +46,6 @@ import sys
 import tempfile
 import time
 import traceback
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,78 +53,18 @@ import nbformat
 
 from autograde import report
 from autograde.check import source as check_source
-from autograde.course import SUPPORT_FOLDERS, CourseError, cached_course, check_source as read_source
+from autograde.course import CourseError, cached_course, check_source as read_source
+from autograde.gradescope_results import HIDDEN_FAILED, VISIBILITIES, failure_document, results_document
+from autograde.gradescope_zip import SETTINGS, SETUP_SH, ZIP_TIME, build_zip
 from autograde.jobs import Limits, Outcome
 from autograde.notebook_checks import MAX_NOTEBOOK_BYTES
 from autograde.run.phase import preflight
 from autograde.run.sandbox import RunAs, parse_user
 
-SETTINGS = "settings.json"
-KIT_FILES = ("pyproject.toml", "requirements.txt", "requirements-nodeps.txt")
-KIT_PACKAGES = ("verifier", "circle", "mnist_tools", "labseed", "autograde")
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's timestamp: the same kit gives the same bytes
+__all__ = ["HIDDEN_FAILED", "SETUP_SH", "VISIBILITIES", "ZIP_TIME", "Layout", "build_zip", "main", "prepare", "run"]
 RUN_AS_VARIABLE = "AUTOGRADE_RUN_AS"
 STUDENT = "submission"  # the one student id in a container
 MAX_NOTEBOOKS = 50  # .ipynb files taken from one upload
-MAX_OUTPUT = 2_000  # characters of one test's output
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-HIDDEN_FAILED = "failed a hidden test (hidden tests do not show their message)"
-VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
-
-SETUP_SH = r"""#!/usr/bin/env bash
-# Gradescope runs this once, as root and with network, when it builds the autograder's image
-# (Ubuntu; 22.04 has Python 3.10). It installs Python, the kit's pinned dependencies and the kit
-# (shipped in kit/), creates the unprivileged user the run phase executes as, and lays out
-# /autograder (python -m autograde.gradescope prepare: private files, the generated assignment,
-# MNIST). Nothing is cloned: all the kit needs is in this zip or on the package registries.
-set -euo pipefail
-SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-# PyPI's Linux torch wheels pull in the CUDA libraries (gigabytes) that grading never uses; the
-# CPU-only build of the same version comes from PyTorch's own index. TORCH_INDEX_URL= (empty)
-# installs PyPI's build instead.
-TORCH_INDEX_URL="${TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}"
-
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip ca-certificates >/dev/null
-
-RUN_AS="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run_as"])' "$SOURCE/settings.json")"
-case "$RUN_AS" in
-  [0-9]*) ;;  # a numeric UID[:GID] needs no account
-  *) id -u "$RUN_AS" >/dev/null 2>&1 \
-       || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$RUN_AS" ;;
-esac
-
-python3 -m venv "$ROOT/venv"
-pip_install() { "$ROOT/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "$@"; }
-pip_install --upgrade pip setuptools wheel
-pip_install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r "$SOURCE/kit/requirements.txt"
-pip_install --no-deps -r "$SOURCE/kit/requirements-nodeps.txt"
-# The requirements files decide which Python versions work; the kit itself is plain Python.
-pip_install --no-deps --no-build-isolation --ignore-requires-python -e "$SOURCE/kit"
-chmod -R a+rX "$ROOT/venv" "$SOURCE/kit"
-
-"$ROOT/venv/bin/python" -m autograde.gradescope prepare --root "$ROOT"
-"""
-
-RUN_AUTOGRADER = r"""#!/usr/bin/env bash
-# Gradescope runs this for each submission, as root, in a fresh container of the image setup.sh
-# built. It grades /autograder/submission/ and writes /autograder/results/results.json.
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${AUTOGRADE_PYTHON:-$ROOT/venv/bin/python}"
-export LAB3_DATA_DIR="${LAB3_DATA_DIR:-$ROOT/data}" MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1
-cd "$ROOT" || exit 1
-"$PYTHON" -m autograde.gradescope run --root "$ROOT"
-status=$?
-if [ ! -s "$ROOT/results/results.json" ]; then  # Python itself failed: a result all the same
-  mkdir -p "$ROOT/results"
-  printf '{"score": 0, "output": "The autograder could not run (exit status %s). Your course staff can see why in its log.", "tests": []}\n' \
-    "$status" >"$ROOT/results/results.json"
-fi
-exit "$status"
-"""
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -164,59 +103,6 @@ class Layout:
     @property
     def results(self) -> Path:
         return self.root / "results"
-
-
-# -- the zip ------------------------------------------------------------------------------------
-
-def _kit_root() -> Path:
-    return Path(__file__).resolve().parents[1]
-
-
-def _shipped(folder: Path) -> list[Path]:
-    """The files under `folder` worth shipping: no caches, no hidden files."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".pyc"
-                  and not any(part.startswith((".", "__pycache__")) for part in p.relative_to(folder).parts))
-
-
-def settings_for(source: Path, limits: Limits, run_as: str) -> dict:
-    return {"source": source.name, "run_as": run_as,
-            "limits": {"cell_timeout": limits.cell_timeout, "budget_seconds": limits.budget_seconds,
-                       "memory_bytes": limits.memory_bytes, "disk_bytes": limits.disk_bytes,
-                       "max_files": limits.max_files}}
-
-
-def zip_entries(source: Path, limits: Limits, run_as: str) -> list[tuple[str, bytes, int]]:
-    """(name, bytes, mode) of every entry of the autograder zip, sorted by name."""
-    entries = [("setup.sh", SETUP_SH.encode(), 0o755), ("run_autograder", RUN_AUTOGRADER.encode(), 0o755),
-               (SETTINGS, (json.dumps(settings_for(source, limits, run_as), indent=1) + "\n").encode(), 0o644),
-               (f"instructor/{source.name}", source.read_bytes(), 0o644)]
-    kit = _kit_root()
-    entries += [(f"kit/{name}", (kit / name).read_bytes(), 0o644) for name in KIT_FILES]
-    entries += [(f"kit/{path.relative_to(kit).as_posix()}", path.read_bytes(), 0o644)
-                for package in KIT_PACKAGES for path in _shipped(kit / package)]
-    entries += [(f"instructor/{path.relative_to(source.parent).as_posix()}", path.read_bytes(), 0o644)
-                for folder in SUPPORT_FOLDERS if (source.parent / folder).is_dir()
-                for path in _shipped(source.parent / folder)]
-    return sorted(entries)
-
-
-def build_zip(source: Path, out: Path, limits: Limits, run_as: str) -> Path:
-    """Write the autograder zip for `source` to `out` (deterministic: fixed times, sorted
-    entries; setup.sh and run_autograder executable). Returns `out`."""
-    read_source(source)
-    if run_as[:1].isdigit():  # a numeric user is checked now; a name is created by setup.sh
-        parse_user(run_as)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data, mode in zip_entries(source, limits, run_as):
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.create_system = 3  # unix: the mode bits below are honoured by unzip
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-    os.replace(partial, out)
-    return out
 
 
 # -- inside the container -----------------------------------------------------------------------
@@ -317,61 +203,6 @@ def stage(upload: Path, target: Path) -> int:
                 destination.write_bytes(handle.read(MAX_NOTEBOOK_BYTES + 1))
             copied += 1
     return copied
-
-
-def hidden_lines(test_source: str) -> set[int]:
-    """The lines (from 1) of a test cell between its hidden-test markers, markers included."""
-    hidden, inside = set(), False
-    for number, line in enumerate(test_source.splitlines(), start=1):
-        if HIDDEN_BEGIN in line:
-            inside = True
-        if inside:
-            hidden.add(number)
-        if HIDDEN_END in line:
-            inside = False
-    return hidden
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + " [...]"
-
-
-def test_output(cell: check_source.TestCell, result: dict | None, outcome: Outcome) -> str:
-    """What a student reads under one test: never a hidden part's message."""
-    if result is None:
-        reason = outcome.notes[0] if outcome.notes else ""
-        return _cut(f"not graded: {outcome.status}" + (f" ({reason})" if reason else ""))
-    if result["passed"]:
-        text = "passed"
-    elif set(result.get("lines") or []) & hidden_lines(cell.source):
-        text = HIDDEN_FAILED
-    else:
-        text = result["message"] or "failed"
-    return _cut("\n".join([text, *result.get("notes", [])]))
-
-
-def results_document(outcome: Outcome, tests: list[check_source.TestCell], seconds: float) -> dict:
-    """Gradescope's results.json for one graded submission."""
-    results = {result["grade_id"]: result for result in outcome.results}
-    entries = [{"name": cell.grade_id, "score": float(outcome.cells.get(cell.grade_id, 0.0)),
-                "max_score": cell.points,
-                "status": "passed" if results.get(cell.grade_id, {}).get("passed") else "failed",
-                "output": test_output(cell, results.get(cell.grade_id), outcome),
-                "output_format": "text", "visibility": "visible"} for cell in tests]
-    summary = f"Score: {outcome.score:g} / {outcome.max_score:g} ({outcome.status})"
-    return {"score": float(outcome.score), "output": _cut("\n".join([summary, *outcome.notes])),
-            "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
-            "execution_time": round(seconds), "tests": entries}
-
-
-def failure_document(tests: list[check_source.TestCell], seconds: float) -> dict:
-    """results.json when the autograder itself failed: no points, a clear message."""
-    message = "The autograder failed while grading this submission; your course staff can see why in its log."
-    return {"score": 0.0, "output": message, "output_format": "text", "visibility": "visible",
-            "stdout_visibility": "hidden", "execution_time": round(seconds),
-            "tests": [{"name": cell.grade_id, "score": 0.0, "max_score": cell.points, "status": "failed",
-                       "output": "not graded: autograder error", "output_format": "text", "visibility": "visible"}
-                      for cell in tests]}
 
 
 def write_results(layout: Layout, document: dict) -> Path:

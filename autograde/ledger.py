@@ -39,13 +39,14 @@ from pathlib import Path
 from autograde.collect import Submission
 from autograde.jobs import Limits, Outcome
 from autograde.notebook_checks import InvalidSubmission, read_bytes
+from autograde.packages import KIT_PACKAGES
 
 FORMAT = 1
 LEDGER = "ledger"
-ASSIGNMENT = ".assignment.json"  # in ledger/: the graded cells and points of the columns (no student id starts with ".")
+# in ledger/: the graded cells and points of the columns (no student id starts with ".")
+ASSIGNMENT = ".assignment.json"
 FIXED_COLUMNS = ["student_id", "score", "max_score", "status"]
 MAX_STEM_BYTES = 200  # "<stem>.html", ".json", ".log" stay far below the usual 255-byte name limit
-KIT_PACKAGES = ("autograde", "verifier", "circle", "mnist_tools")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import nbformat
 
+from autograde.packages import OPTIONAL_MODULES, STUDENT_PACKAGES
+
 KIT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).resolve().parent / "student_template"
-PACKAGES = ("verifier", "circle", "mnist_tools")   # the packages the notebook imports
-OPTIONAL_MODULES = ("labseed",)                    # shipped when the kit has them (module or package)
+PACKAGES = STUDENT_PACKAGES  # the packages the notebook imports; OPTIONAL_MODULES are shipped when the kit has them
 # template file -> its name in the student repository (a dotfile is not kept as package data)
 FILES = {"README.md": "README.md", "Makefile": "Makefile", "gitignore": ".gitignore",
          "environment.yml": "environment.yml", "requirements.txt": "requirements.txt",

@@ -111,7 +111,8 @@ for target in ("sitecustomize.py", "usercustomize.py"):
 
 LEFTOVER = """\
 import os, sys, glob
-print(glob.glob("/tmp/**/kernel-*.json", recursive=True) + glob.glob(os.path.expanduser("~/**/kernel-*.json"), recursive=True))
+print(glob.glob("/tmp/**/kernel-*.json", recursive=True)
+      + glob.glob(os.path.expanduser("~/**/kernel-*.json"), recursive=True))
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:

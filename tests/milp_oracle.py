@@ -69,13 +69,20 @@ def _encode(net, lb, ub):
                 var_ub[a[j]] = 0.0
                 var_ub[d[j]] = 0.0
             elif zl[j] >= 0:        # always on: a = z
-                rows.append(row(1.0, -1.0)); row_lb.append(b[j]); row_ub.append(b[j])
+                rows.append(row(1.0, -1.0))
+                row_lb.append(b[j])
+                row_ub.append(b[j])
                 var_lb[d[j]] = 1.0
             else:
-                rows.append(row(1.0, -1.0)); row_lb.append(b[j]); row_ub.append(np.inf)
-                rows.append(row(1.0, -1.0, -zl[j])); row_lb.append(-np.inf)
+                rows.append(row(1.0, -1.0))
+                row_lb.append(b[j])
+                row_ub.append(np.inf)
+                rows.append(row(1.0, -1.0, -zl[j]))
+                row_lb.append(-np.inf)
                 row_ub.append(b[j] - zl[j])
-                rows.append({a[j]: 1.0, d[j]: -zu[j]}); row_lb.append(-np.inf); row_ub.append(0.0)
+                rows.append({a[j]: 1.0, d[j]: -zu[j]})
+                row_lb.append(-np.inf)
+                row_ub.append(0.0)
         prev = a
         lo, hi = np.maximum(zl, 0), np.maximum(zu, 0)
 

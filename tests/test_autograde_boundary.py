@@ -201,7 +201,8 @@ def test_the_instructors_helpers_and_constants_are_bound_from_the_source():
     notebook = _notebook(
         ("provided", "import math\nRADIUS = 1.0\nCENTRE = (0.0, 0.5 * RADIUS)\nLIMIT = math.inf\n"
                      "BOX = [(-1, 1), (-1, 1)]\nPOINTS = [(0, 0), (2, 2)]\nSEEN = []\nTWICE = 1\n"
-                     "def in_box(p, box=((-1, 1), (-1, 1))):\n    return all(lo <= v <= hi for v, (lo, hi) in zip(p, box))\n"
+                     "def in_box(p, box=((-1, 1), (-1, 1))):\n"
+                     "    return all(lo <= v <= hi for v, (lo, hi) in zip(p, box))\n"
                      "class Probe:\n    def far(self, p):\n        return math.dist(p, CENTRE) > RADIUS\n"
                      "def score(points):\n    return sum(net(p) for p in points)\n"
                      "def uses_later():\n    return defined_later()\n"

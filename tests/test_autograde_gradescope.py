@@ -141,8 +141,8 @@ def autograder(graded_class, tmp_path_factory):
     archive = scratch / "autograder.zip"
     built = autograde("gradescope", "--out", archive, "--source", graded_class["source"], *CLASS_LIMITS, cwd=scratch)
     assert built.returncode == 0 and built.stderr == "", built.stderr
-    again = gradescope.build_zip(graded_class["source"], scratch / "again.zip",  # the CLI's limits, in process
-                                 Limits(cell_timeout=30, budget_seconds=60, memory_bytes=4096 * MiB), "autograde-run")
+    gradescope.build_zip(graded_class["source"], scratch / "again.zip",  # the CLI's limits, in process
+                         Limits(cell_timeout=30, budget_seconds=60, memory_bytes=4096 * MiB), "autograde-run")
     unpack(archive, root / "source")
     uid, marker = free_uid(), f"gradescope-attack-{uuid.uuid4().hex}"
     environment = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADE_RUN_AS": f"{uid}:{uid}",
@@ -200,8 +200,9 @@ def archive_text(archive: Path, name: str) -> str:
 
 def test_setup_installs_from_the_shipped_requirements():
     script = gradescope.SETUP_SH
-    for needed in ("python3-venv", "useradd", "kit/requirements.txt", "--no-deps -r \"$SOURCE/kit/requirements-nodeps.txt\"",
-                   "-e \"$SOURCE/kit\"", "autograde.gradescope prepare"):
+    for needed in ("python3-venv", "useradd", "kit/requirements.txt",
+                   "--no-deps -r \"$SOURCE/kit/requirements-nodeps.txt\"", "-e \"$SOURCE/kit\"",
+                   "autograde.gradescope prepare"):
         assert needed in script
     assert "git clone" not in script
 

@@ -213,7 +213,8 @@ def test_an_instructors_gradebook_takes_the_points_and_keeps_the_rest(batch, tmp
 
 
 def test_a_gradebook_that_cannot_take_the_points_stops_the_batch_before_it_starts(batch, tmp_path):
-    result = autograde("grade", batch["subs"], "--out", tmp_path / "out", "--source", batch["instructor"] / "lab3.ipynb",
+    result = autograde("grade", batch["subs"], "--out", tmp_path / "out",
+                       "--source", batch["instructor"] / "lab3.ipynb",
                        "--cache", batch["root"] / "cache", "--gradebook", f"sqlite:///{tmp_path / 'none.db'}",
                        cwd=tmp_path)
     assert result.returncode == 2

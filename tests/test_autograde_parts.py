@@ -73,9 +73,11 @@ def test_crafted_submissions_answer_what_they_should(notebooks):
     source, released, _ = notebooks
     solutions = crafted.solution_ids(released)
     assert solutions == ["square", "inside_circle", "picture_bytes"]
-    perfect = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in crafted.perfect(source, released).cells}
+    perfect = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+               for c in crafted.perfect(source, released).cells}
     assert "x * x for x" in perfect["square"] and "BEGIN SOLUTION" not in perfect["square"]
-    partial = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in crafted.partial(source, released).cells}
+    partial = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+               for c in crafted.partial(source, released).cells}
     assert "x * x for x" in partial["square"] and "NotImplementedError" in partial["picture_bytes"]
 
 

@@ -19,7 +19,8 @@ def test_a_stub_gets_the_todo_above_it_with_its_continuation_lines():
 
 def test_an_indented_stub_keeps_its_indentation_and_its_own_todo():
     notebook = new_notebook(cells=[solution_cell(
-        "class M:\n    def f(self):\n        # TODO: first\n        # YOUR CODE HERE\n        raise NotImplementedError()\n"
+        "class M:\n    def f(self):\n        # TODO: first\n        # YOUR CODE HERE\n"
+        "        raise NotImplementedError()\n"
         "    def g(self):\n        # TODO: second\n        # YOUR CODE HERE\n        raise NotImplementedError()")])
     lines = name_the_todos(notebook).cells[0].source.splitlines()
     assert lines[4] == "        raise NotImplementedError('TODO: first')"

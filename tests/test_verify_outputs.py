@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from milp_oracle import clause_min
 from verifier import Y, any_of, argmax_is, verify, verify_robustness

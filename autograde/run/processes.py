@@ -2,7 +2,8 @@
 
 (In the sandbox the PID namespace does this: when the runner ends, every process of the run
 ends with it.) Each run puts a random token in its environment; the kernel and anything it starts
-inherit it. :func:`kill_marked` kills every process whose environment carries the token. A process
+inherit it. :func:`kill_marked` kills every process whose environment carries the token
+(psutil reads the environments, on Linux from ``/proc``, on macOS through the kernel). A process
 that replaces its own environment (``execve`` with a clean one) escapes this sweep; its
 ``RLIMIT_CPU`` (see :mod:`autograde.run.confine`) still ends it once it has used its CPU budget,
 and, when the run phase has a user of its own, :func:`kill_user` finds it by its user id.
@@ -13,7 +14,8 @@ import os
 import secrets
 import signal
 import time
-from pathlib import Path
+
+import psutil
 
 TOKEN_VARIABLE = "AUTOGRADE_TOKEN"
 
@@ -24,18 +26,16 @@ def new_token() -> str:
 
 
 def marked_processes(token: str) -> list[int]:
-    """Ids of the live processes whose environment carries `token` (Linux /proc; else empty)."""
-    needle = f"{TOKEN_VARIABLE}={token}".encode() + b"\0"
+    """Ids of the live processes whose environment carries `token` (where psutil can read other
+    processes' environments: Linux, macOS for one's own processes; a process it may not read is
+    skipped)."""
     found = []
-    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else []:
-        if not entry.name.isdigit():
-            continue
+    for process in psutil.process_iter():
         try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone, or not ours
+            if process.environ().get(TOKEN_VARIABLE) == token:
+                found.append(process.pid)
+        except (psutil.Error, OSError):  # gone, not ours, or a zombie
             continue
-        if needle in environ:
-            found.append(int(entry.name))
     return found
 
 
@@ -67,20 +67,18 @@ def kill_marked(token: str, spare: int | None = None, rounds: int = 5) -> int:
 
 
 def user_processes(uid: int) -> list[int]:
-    """Ids of the live processes (zombies excepted) with `uid` as a real, effective, saved or
-    filesystem user id (Linux /proc; else empty)."""
+    """Ids of the live processes (zombies excepted) with `uid` as a real, effective or saved user
+    id (psutil; on Linux the filesystem user id follows the effective one unless a process sets
+    it apart with ``setfsuid``, which needs the privilege the run user lacks)."""
     found = []
-    for entry in Path("/proc").iterdir() if Path("/proc/self/status").exists() else []:
-        if not entry.name.isdigit():
-            continue
+    for process in psutil.process_iter():
         try:
-            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
-        except OSError:  # gone meanwhile
+            if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                continue
+            if uid in process.uids():
+                found.append(process.pid)
+        except (psutil.Error, OSError):  # gone meanwhile
             continue
-        if fields.get("State", "").strip().startswith(("Z", "X")):
-            continue
-        if str(uid) in fields.get("Uid", "").split():
-            found.append(int(entry.name))
     return found
 
 

@@ -46,10 +46,11 @@ from typing import Callable
 
 import autograde
 import labseed
+from autograde.packages import SANDBOX_GRADER_PART, SANDBOX_PACKAGES
 
 BOX = "/submission"  # where the box appears inside the sandbox
 DATA = "/data/mnist"  # where the MNIST folder appears inside the sandbox
-KIT_PACKAGES = ("verifier", "circle", "mnist_tools", "labseed")
+VISIBLE_PACKAGES = SANDBOX_PACKAGES  # the kit's packages student code may import (autograde.packages)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KILL_GRACE_SECONDS = 60  # past the run's own budget, before the grader kills it
 MiB = 1 << 20
@@ -514,9 +515,9 @@ def read_only_paths(data_dir: Path | None) -> list[tuple[str, str]]:
     for prefix in {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix)}:
         pairs.append((str(prefix), str(prefix)))
     kit = _kit_root()
-    for name in KIT_PACKAGES:
+    for name in VISIBLE_PACKAGES:
         pairs.append((str(kit / name), str(kit / name)))
-    run = Path(__file__).resolve().parent
+    run = kit / SANDBOX_GRADER_PART  # this folder; autograde's __init__ too, so that it imports
     pairs += [(str(run.parent / "__init__.py"), str(run.parent / "__init__.py")), (str(run), str(run))]
     if data_dir is not None:
         pairs.append((str(data_dir), DATA))

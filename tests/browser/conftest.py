@@ -53,7 +53,7 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if SKIPPING:  # the one line that says so
-        terminalreporter.write_line(f"SKIPPED tests/browser: {MISSING} (README: 'Browser tests')")
+        terminalreporter.write_line(f"SKIPPED tests/browser: {MISSING} (CONTRIBUTING.md: 'Browser tests')")
 
 
 @pytest.fixture(scope="session", autouse=True)

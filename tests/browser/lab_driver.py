@@ -138,7 +138,8 @@ class RenderedCell:
 
 
 _READ_CELLS = """
-() => Array.from(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')).map((cell, index) => {
+() => Array.from(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell'))
+    .map((cell, index) => {
   const kind = cell.classList.contains('jp-CodeCell') ? 'code'
              : cell.classList.contains('jp-MarkdownCell') ? 'markdown' : 'raw';
   const area = kind === 'code' ? cell.querySelector('.jp-OutputArea') : cell.querySelector('.jp-MarkdownOutput');

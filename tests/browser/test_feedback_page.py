@@ -17,7 +17,6 @@ import csv
 import re
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
@@ -47,7 +46,8 @@ _READ_PAGE = """
   text: document.documentElement.textContent,
   payload_elements: document.querySelectorAll('[data-payload], img[src*="lab3-payload"]').length,
   body: (s => ({background: s.backgroundColor, color: s.color, font: s.fontFamily}))(getComputedStyle(document.body)),
-  recoloured: Array.from(document.querySelectorAll('*')).filter(e => getComputedStyle(e).color === 'rgb(4, 5, 6)').length,
+  recoloured: Array.from(document.querySelectorAll('*'))
+    .filter(e => getComputedStyle(e).color === 'rgb(4, 5, 6)').length,
 })
 """
 

@@ -11,7 +11,6 @@ import re
 import shutil
 from types import SimpleNamespace
 
-import nbformat
 import pytest
 from PIL import Image, ImageStat
 
@@ -33,7 +32,8 @@ _WATCH = """
     const area = cells[index].querySelector('.jp-OutputArea');
     new MutationObserver(() => {
       const state = {text: area.innerText,
-                     pictures: Array.from(area.querySelectorAll('img')).map(i => i.src.length + ':' + i.src.slice(-64))};
+                     pictures: Array.from(area.querySelectorAll('img'))
+                       .map(i => i.src.length + ':' + i.src.slice(-64))};
       const last = frames[frames.length - 1];
       if (!last || last.text !== state.text || last.pictures.join() !== state.pictures.join()) frames.push(state);
     }).observe(cells[index], {subtree: true, childList: true, attributes: true, characterData: true});
