@@ -257,8 +257,8 @@ class _Decoder:
             modules = [self.module(entry, index) for index, entry in enumerate(structure)]
             if modules[0].parent != -1 or any(module.parent < 0 for module in modules[1:]):
                 raise _fail("a network's structure starts with the network itself, and every other module has a parent")
-            return RemoteNetwork(body["error"][:MAX_STRING], self.remote(
-                {"handle": body["remote"], "type": modules[0].type_name, "callable": True}), modules, body["sequential"])
+            remote = self.remote({"handle": body["remote"], "type": modules[0].type_name, "callable": True})
+            return RemoteNetwork(body["error"][:MAX_STRING], remote, modules, body["sequential"])
         layers, width = [], None
         if not isinstance(body.get("layers"), list) or not body["layers"] or not isinstance(body.get("softmax"), bool):
             raise _fail("a network needs a non-empty list of layers and a boolean softmax")

@@ -1,8 +1,9 @@
 """Grade a folder of submissions in parallel, at most ``workers`` at a time.
 
-:func:`grade_submissions` (or :func:`grade_folder`, which lists the folder first) prepares what every submission shares (the student version generated from
-the source notebook, or taken from the cache; the names each test reads; a matplotlib font
-cache; MNIST), then grades each submission in a thread of its own (:func:`autograde.worker.grade`).
+:func:`grade_submissions` (or :func:`grade_folder`, which lists the folder first) prepares what
+every submission shares (the student version generated from the source notebook, or taken from
+the cache; the names each test reads; a matplotlib font cache; MNIST), then grades each
+submission in a thread of its own (:func:`autograde.worker.grade`).
 The work itself happens in child processes: the sandboxed run, and the check in a fresh fork of
 one of the batch's check servers (one per worker, started at once so their imports overlap the
 first runs). No grading code runs in a process that saw a submission; the batch opens no network

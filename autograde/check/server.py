@@ -1,14 +1,16 @@
-"""The check server: ``python -m autograde.check.server SOURCE``, one per grading thread.
+"""The check server: ``python -m autograde.check.server SOURCE HANDOVER``, one per grading thread.
 
 It runs the source notebook's prelude once (importing torch, the kit, MNIST: seconds), then
-reads job files, one path a line, on stdin. A job with ``"channel": true`` comes with the
-connection to its submission's runner, passed on the socket named by the second argument
-(``SCM_RIGHTS``): the child holds it for calls (:mod:`autograde.check.channel`), and the server
-closes its own copy, so the runner sees the channel close when the child ends. For each it forks a child: a fresh copy of a process
+reads job files, one path a line, on stdin. For each it forks a child: a fresh copy of a process
 that has only ever run the instructor's code, never a submission's. The child runs the tests
 (:func:`autograde.check.runner.run_tests`), writes the results file and exits; so nothing one
 submission's check does reaches the next. The server answers on stdout: the child's pid, then
 ``done <exit code>``. The child's own output goes to the submission's log, not to the protocol.
+
+A job with ``"channel": true`` comes with the connection to its submission's runner, passed on the
+socket whose descriptor is HANDOVER (``SCM_RIGHTS``): the child holds it for calls
+(:mod:`autograde.check.channel`) and the server closes its own copy, so the runner sees the
+channel close when the child ends.
 
 A job file is JSON: ``artifacts`` (folder), ``seed``, ``test_timeout`` (seconds per test),
 ``results`` (file to write), ``log`` (file to append output to), ``channel`` (bool),

@@ -311,7 +311,8 @@ def execute(box: Path, submitted: NotebookNode, settings: RunSettings, log: Path
         runner = python_module("autograde.run.runner") + [root]
 
         def rendezvous(process: subprocess.Popen) -> None:
-            connection = _accept(listener, process, time.monotonic() + limits.budget_seconds + sandbox.KILL_GRACE_SECONDS)
+            ends = time.monotonic() + limits.budget_seconds + sandbox.KILL_GRACE_SECONDS
+            connection = _accept(listener, process, ends)
             if connection is not None:
                 with connection:
                     during(connection)
@@ -327,7 +328,8 @@ def execute(box: Path, submitted: NotebookNode, settings: RunSettings, log: Path
             seconds, killed = box_run.run(sandbox.as_user(command, run_as), {"PATH": "/usr/bin:/bin"})
         else:
             token = processes.new_token()
-            seconds, killed = box_run.run(sandbox.as_user(runner, run_as), {**environment, processes.TOKEN_VARIABLE: token},
+            seconds, killed = box_run.run(sandbox.as_user(runner, run_as),
+                                          {**environment, processes.TOKEN_VARIABLE: token},
                                           sweep=lambda: processes.kill_marked(token))
     if run_as is not None:
         swept, alive = processes.kill_user(run_as.uid)
