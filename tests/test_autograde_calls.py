@@ -307,3 +307,25 @@ def test_a_remote_network_keeps_its_structure_and_verify_refuses_it_with_the_rea
         output_bounds(net, [(0.0, 1.0), (0.0, 1.0)])
     with pytest.raises(TypeError, match="not available for calls"):
         net(torch.zeros(1, 2))
+
+
+def test_the_channel_socket_admits_the_run_user_and_no_other(tmp_path):
+    """As on Gradescope, the run phase executes as an unprivileged user: the socket is that user's
+    (its folder root's, so nobody can replace it); another unprivileged user cannot connect."""
+    import subprocess
+
+    from autograde.run import phase
+    from autograde.run.sandbox import RunAs, as_user
+    from test_autograde_gradescope import free_uid
+
+    connect = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('in')"
+    run_user, other = free_uid(), free_uid()
+    with phase.channel_listener(RunAs(run_user, run_user, "run")) as listener:
+        path = listener.getsockname()
+        folder = Path(path).parent
+        assert folder.stat().st_uid == 0 and folder.stat().st_mode & 0o777 == 0o711
+        for uid, expected in ((run_user, "in"), (other, "")):
+            done = subprocess.run(as_user(["/usr/bin/python3", "-c", connect, path], RunAs(uid, uid, "u")),
+                                  capture_output=True, text=True, timeout=60)
+            assert done.stdout.strip() == expected, (uid, done.stdout, done.stderr)
+    assert not folder.exists()
