@@ -107,7 +107,7 @@ def graded(tmp_path_factory):
     for name, code in ATTACKS.items():
         crafted.write_submission(_replace(reference, "count_far", code), subs / f"attack_{name}.ipynb")
     graded = autograde("grade", subs, "--out", root / "out", "--source", source, "--workers", "2",
-                       "--timeout", "15", "--submission-timeout", "120", cwd=root)
+                       "--timeout", "25", "--submission-timeout", "150", cwd=root)
     assert graded.returncode == 0 and graded.stderr == "", graded.stdout + graded.stderr
     return source, read_rows(root / "out" / "grades.csv"), root / "out"
 
@@ -189,7 +189,7 @@ def test_the_calls_lab_grades_the_same_without_bubblewrap(tmp_path):
                                 nbformat.read(tmp_path / "release" / "lab3.ipynb", as_version=4))
     crafted.write_submission(reference, tmp_path / "subs" / "reference.ipynb")
     graded = subprocess.run([sys.executable, "-m", "autograde", "grade", str(tmp_path / "subs"), "--out",
-                             str(tmp_path / "out"), "--source", str(source), "--timeout", "15"],
+                             str(tmp_path / "out"), "--source", str(source), "--timeout", "25"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "AUTOGRADE_SANDBOX": "none"})
     assert graded.returncode == 0 and graded.stderr == "", graded.stdout + graded.stderr
