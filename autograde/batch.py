@@ -12,6 +12,7 @@ socket (each run's call channel is a Unix socket in a folder of its own, see
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import queue
@@ -112,40 +113,48 @@ def challenge_seed(assignment: Assignment, student_id: str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def grade_folder(submissions_folder: Path, source: Path, limits: Limits, workers: int, run_dir: Path,
-                 cache: Path, on_done: Callable[[Outcome], None] = lambda outcome: None,
-                 show_hidden_tests: bool = False,
-                 on_ready: Callable[[Assignment], None] = lambda assignment: None,
-                 keep: Callable[[str], bool] = lambda student_id: True,
-                 run_as: RunAs | None = None) -> tuple[Assignment, list[Outcome]]:
+@dataclass(frozen=True)
+class Batch:
+    """How a batch grades: what every submission's grading shares, handed on whole."""
+
+    source: Path  # the instructor's notebook
+    limits: Limits
+    cache: Path  # generated assignments, kept between runs
+    workers: int = 1
+    show_hidden_tests: bool = False
+    run_as: RunAs | None = None  # the unprivileged user the run phase executes as
+
+
+def grade_folder(submissions_folder: Path, batch: Batch, run_dir: Path,
+                 on_done: Callable[[Outcome], None] = lambda outcome: None,
+                 keep: Callable[[str], bool] = lambda student_id: True) -> tuple[Assignment, list[Outcome]]:
     """Grade every submission in `submissions_folder` whose student id passes `keep` (all by
     default); see :func:`grade_submissions`."""
-    submissions = [s for s in find_submissions(submissions_folder, source.stem, protected=[source])
+    submissions = [s for s in find_submissions(submissions_folder, batch.source.stem, protected=[batch.source])
                    if keep(s.student_id)]
-    return grade_submissions(submissions, source, limits, workers, run_dir, cache, on_done, show_hidden_tests,
-                             on_ready, run_as)
+    return grade_submissions(submissions, batch, run_dir, on_done)
 
 
-def grade_submissions(submissions: list[Submission], source: Path, limits: Limits, workers: int, run_dir: Path,
-                      cache: Path, on_done: Callable[[Outcome], None] = lambda outcome: None,
-                      show_hidden_tests: bool = False,
-                      on_ready: Callable[[Assignment], None] = lambda assignment: None,
-                      run_as: RunAs | None = None) -> tuple[Assignment, list[Outcome]]:
+def grade_submissions(submissions: list[Submission], batch: Batch, run_dir: Path,
+                      on_done: Callable[[Outcome], None] = lambda outcome: None,
+                      on_ready: Callable[[Assignment], None] = lambda assignment: None
+                      ) -> tuple[Assignment, list[Outcome]]:
     """Grade `submissions` (as :func:`autograde.collect.find_submissions` found them); outcomes
     sorted by student id.
 
     `run_dir` is an empty scratch folder (boxes, logs and feedback stay there until the caller
-    publishes them); `cache` keeps generated assignments between runs. `on_done` is called as
-    each submission finishes, e.g. for progress; `on_ready` once the assignment is prepared,
-    before any grading (it may raise CourseError to stop the batch before it starts). With
-    `run_as` the run phase executes as that user, one submission at a time (they share the user,
-    whose processes are all killed after each run); `run_dir` must then be reachable by that user.
-    Raises CourseError when the source notebook cannot be made into an assignment.
+    publishes them). `on_done` is called as each submission finishes, e.g. for progress;
+    `on_ready` once the assignment is prepared, before any grading (it may raise CourseError to
+    stop the batch before it starts). With ``batch.run_as`` the run phase executes as that user,
+    one submission at a time (they share the user, whose processes are all killed after each
+    run); `run_dir` must then be reachable by that user. Raises CourseError when the source
+    notebook cannot be made into an assignment.
     """
+    source, limits, run_as = batch.source, batch.limits, batch.run_as
+    workers = 1 if run_as is not None else batch.workers
     read_source(source)  # a source that is no notebook at all stops here, before any process starts
-    matplotlib_config, data_dir = prepare_matplotlib(cache / "matplotlib"), prepare_data()
+    matplotlib_config, data_dir = prepare_matplotlib(batch.cache / "matplotlib"), prepare_data()
     if run_as is not None:
-        workers = 1
         (run_dir / "work").mkdir(parents=True, exist_ok=True)
         for folder in (run_dir, run_dir / "work"):
             folder.chmod(0o711)
@@ -164,23 +173,22 @@ def grade_submissions(submissions: list[Submission], source: Path, limits: Limit
         preflight = ThreadPoolExecutor(max_workers=1)
         started = preflight.submit(phase.preflight, run_dir / "preflight", limits, data_dir, run_as)
         preflight.shutdown(wait=False)
-        assignment = prepare_assignment(source, cache, matplotlib_config, data_dir)
+        assignment = prepare_assignment(source, batch.cache, matplotlib_config, data_dir)
         try:
             started.result()
         except (RuntimeError, OSError) as error:  # OSError: a run_dir the run user cannot reach
             raise CourseError(str(error)) from None
         on_ready(assignment)
-        outcomes = _grade_all(submissions, assignment, source, limits, workers, run_dir, servers, on_done,
-                              show_hidden_tests, run_as)
+        outcomes = _grade_all(submissions, assignment, dataclasses.replace(batch, workers=workers), run_dir,
+                              servers, on_done)
     finally:
         while not servers.empty():
             servers.get().close()
     return assignment, sorted(outcomes, key=lambda outcome: outcome.student_id)
 
 
-def _grade_all(submissions: list[Submission], assignment: Assignment, source: Path, limits: Limits, workers: int,
-               run_dir: Path, servers: queue.Queue, on_done: Callable[[Outcome], None],
-               show_hidden_tests: bool, run_as: RunAs | None) -> list[Outcome]:
+def _grade_all(submissions: list[Submission], assignment: Assignment, batch: Batch, run_dir: Path,
+               servers: queue.Queue, on_done: Callable[[Outcome], None]) -> list[Outcome]:
     """Grade each submission (the unreadable ones get their row at once); outcomes in the order done,
     each completed (every graded cell, the maximum, the submission's time) before `on_done` sees it."""
     def finished(outcome: Outcome, submission: Submission) -> Outcome:
@@ -191,15 +199,16 @@ def _grade_all(submissions: list[Submission], assignment: Assignment, source: Pa
         return outcome
 
     outcomes = [finished(unreadable(s, assignment), s) for s in submissions if s.notebook is None]
+    source = batch.source
     assets = [source.parent / folder for folder in SUPPORT_FOLDERS if (source.parent / folder).is_dir()]
-    batch = f"autograde-{os.getpid()}-{os.urandom(4).hex()}"
+    prefix = f"autograde-{os.getpid()}-{os.urandom(4).hex()}"
     jobs = [Job(submission=s, source=source, released=assignment.released, names=assignment.names, assets=assets,
                 matplotlib_config=assignment.matplotlib_config, data_dir=assignment.data_dir,
-                workspace=run_dir / "work" / f"{index:04d}", limits=limits,
-                seed=challenge_seed(assignment, s.student_id), name=f"{batch}-{index:04d}",
-                show_hidden_tests=show_hidden_tests, run_as=run_as)
+                workspace=run_dir / "work" / f"{index:04d}", limits=batch.limits,
+                seed=challenge_seed(assignment, s.student_id), name=f"{prefix}-{index:04d}",
+                show_hidden_tests=batch.show_hidden_tests, run_as=batch.run_as)
             for index, s in enumerate(submissions) if s.notebook is not None]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, batch.workers)) as pool:
         running = {pool.submit(grade, job, servers): job.submission for job in jobs}
         for future in as_completed(running):
             outcomes.append(finished(future.result(), running[future]))

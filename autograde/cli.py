@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from autograde import crafted, gradebook, ledger, report, shards
-from autograde.batch import grade_submissions, graded_cells
+from autograde.batch import Batch, grade_submissions, graded_cells
 from autograde.collect import find_submissions
 from autograde.course import CourseError, check_source, default_cache, default_source, fingerprint, release
 from autograde.reference import run_reference
@@ -111,8 +111,7 @@ def _limits(args: argparse.Namespace) -> Limits:
                   memory_bytes=args.memory_mb * MiB, disk_bytes=args.disk_mb * MiB, max_files=args.max_files)
 
 
-def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: int, cache: Path,
-          show_hidden_tests: bool = False, gradebook_url: str | None = None,
+def grade(submissions: Path, out: Path, batch: Batch, gradebook_url: str | None = None,
           shard: shards.Shard | None = None, regrade: list[str] | None = None) -> list:
     """Grade `submissions` (only `shard`'s slice of them, if given) into the ledger `out`
     (grades.csv, gradebook.db, feedback/, logs/, ledger/, and shard.json for a shard); print
@@ -122,6 +121,7 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
     graded also go into that nbgrader gradebook. Returns every row of `out`."""
     if not submissions.is_dir():
         raise CourseError(f"submissions folder not found: {submissions}")
+    source = batch.source
     check_source(source)
     found = find_submissions(submissions, source.stem, protected=[source])
     everyone = [s.student_id for s in found]
@@ -136,7 +136,7 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
     for name in book.damaged:
         print(f"ignored a damaged ledger entry: {out / ledger.LEDGER / name}")
     source_fingerprint = fingerprint(source)
-    options = ledger.grading_options(limits, show_hidden_tests)
+    options = ledger.grading_options(batch.limits, batch.show_hidden_tests)
     keys = {s.student_id: ledger.submission_key(s, source_fingerprint, options) for s in given}
     forced = ids if regrade == [] else set(regrade or [])
     todo = {student_id for student_id in ids if student_id in forced or not book.matches(student_id, keys[student_id])}
@@ -179,8 +179,7 @@ def grade(submissions: Path, out: Path, source: Path, limits: Limits, workers: i
                 shown(outcome)
 
             try:
-                grade_submissions([s for s in given if s.student_id in todo], source, limits, workers,
-                                  Path(run_dir), cache, on_done=done, show_hidden_tests=show_hidden_tests,
+                grade_submissions([s for s in given if s.student_id in todo], batch, Path(run_dir), on_done=done,
                                   on_ready=ready)
             finally:
                 shown.close()
@@ -237,7 +236,7 @@ def demo(out: Path, source: Path, limits: Limits, workers: int, cache: Path) -> 
     crafted.write_submission(crafted.damaged_json(release_nb), submissions / "damaged_json.ipynb")
     print(f"3. example submissions: {submissions}/ ({', '.join(DEMO_KINDS)}, damaged_json)")
     print("4. grading them")
-    outcomes = grade(submissions, out / "grades", source, limits, workers, cache, regrade=[])
+    outcomes = grade(submissions, out / "grades", Batch(source.resolve(), limits, cache.resolve(), workers), regrade=[])
     perfect = next(o for o in outcomes if o.student_id == "perfect")
     if perfect.score < perfect.max_score:
         worth = dict(graded_cells(source_nb))
@@ -262,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="autograde-release-") as scratch:
                 print(f"wrote {release(args.source, args.out, Path(scratch), args.repo_url)}")
         elif args.verb == "grade":
-            grade(args.submissions, args.out, args.source.resolve(), _limits(args), args.workers, args.cache.resolve(),
-                  args.show_hidden_tests, args.gradebook, args.shard, args.regrade)
+            batch = Batch(args.source.resolve(), _limits(args), args.cache.resolve(), args.workers,
+                          args.show_hidden_tests)
+            grade(args.submissions, args.out, batch, args.gradebook, args.shard, args.regrade)
         elif args.verb == "merge":
             return merge(args.shards, args.out)
         elif args.verb == "gradescope":

@@ -225,7 +225,7 @@ def _close_results(layout: Layout) -> None:
 
 def grade_upload(layout: Layout, settings: dict) -> Outcome:
     """Grade the upload in `layout`.submission as local grading would; its outcome."""
-    from autograde.batch import grade_folder
+    from autograde.batch import Batch, grade_folder
     from autograde.run import processes
 
     source = layout.instructor / settings["source"]
@@ -239,8 +239,8 @@ def grade_upload(layout: Layout, settings: dict) -> Outcome:
     count = stage(layout.submission, grading / "submissions" / STUDENT)
     print(f"{count} notebook(s) in the upload; the run phase runs as "
           + (f"{user.name} ({user.uid}:{user.gid})" if user else "this process's user (not root)"))
-    _, outcomes = grade_folder(grading / "submissions", source, limits, 1, grading / "run", layout.cache,
-                               run_as=user)
+    _, outcomes = grade_folder(grading / "submissions", Batch(source, limits, layout.cache, run_as=user),
+                               grading / "run")
     if user is not None:
         _, alive = processes.kill_user(user.uid)
         if alive:

@@ -255,7 +255,7 @@ except OSError as error:
 def test_a_run_past_its_disk_quota_or_file_limit_is_stopped_and_its_box_removed(course, tmp_path, monkeypatch, mode):
     """tmpfs: the grader may mount (root); watch: it may not; watch-unsandboxed: nor is there
     bubblewrap (a laptop without user namespaces: the run's /tmp is its box's tmp/ all the same)."""
-    from autograde.batch import grade_folder
+    from autograde.batch import Batch, grade_folder
 
     if mode == "tmpfs" and os.geteuid() != 0:
         pytest.skip("mounting a tmpfs for each box needs root")
@@ -276,7 +276,8 @@ def test_a_run_past_its_disk_quota_or_file_limit_is_stopped_and_its_box_removed(
         boxes_left[outcome.student_id] = (outcome.log.parent / "box").exists()
 
     limits = Limits(cell_timeout=60, budget_seconds=120, disk_bytes=32 * MiB, max_files=600)
-    _, outcomes = grade_folder(subs, course["source"], limits, 2, run_dir, tmp_path / "cache", on_done=done)
+    _, outcomes = grade_folder(subs, Batch(course["source"], limits, tmp_path / "cache", workers=2), run_dir,
+                               on_done=done)
     rows = {outcome.student_id: outcome for outcome in outcomes}
     assert (rows["honest"].status, rows["honest"].score) == ("ok", 6.0), rows["honest"].notes
     assert not [note for note in rows["honest"].notes if "disk" in note]
