@@ -91,6 +91,9 @@ def folder() -> Path:
 def all_instances(where: Path) -> list[Instance]:
     """The 90 instances in the csv's order (network, then radius, then image)."""
     out = []
+    if not (where / "mnistfc_instances.csv").is_file():
+        raise SystemExit(f"{where / 'mnistfc_instances.csv'} not found: MNIST_DIR names the "
+                         "folder of the mnistfc benchmark (networks, properties, instance csv)")
     with open(where / "mnistfc_instances.csv", newline="") as f:
         for row in csv.reader(f):
             if not row:
