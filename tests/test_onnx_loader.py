@@ -400,3 +400,57 @@ def test_the_cli_refuses_with_one_error_line(tmp_path, capsys, content, says):
     out, err = capsys.readouterr()
     assert out.count("\n") == 1 and out.startswith("error: bad.onnx: ") and err == ""
     assert says in out
+
+
+# -- reading without the onnx package -----------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+@pytest.mark.parametrize("raw", [True, False])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_tensors_decode_as_numpy_helper_does(dtype, raw, shape):
+    """The reader decodes the common tensor types itself; each storage (raw bytes or the
+    typed field) must give exactly what ``onnx.numpy_helper.to_array`` gives."""
+    from onnx import numpy_helper
+
+    from verifier.onnx_reader import _array
+
+    values = (RNG.normal(size=shape) * 1000).astype(dtype)
+    t = numpy_helper.from_array(values, "t")
+    if not raw:
+        t = helper.make_tensor("t", t.data_type, list(shape), values.flatten().tolist())
+    got, want = _array(t), numpy_helper.to_array(t)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, want)
+
+
+def test_a_file_loads_without_importing_onnx_and_onnx_still_imports_after(tmp_path):
+    """``python -m verifier`` parses the file with onnx's generated protobuf classes alone
+    (``import onnx`` costs a second or more of start-up in ml_dtypes); a later ``import
+    onnx`` reuses those classes, so both keep working in one process."""
+    import subprocess
+    import sys
+
+    W, b = w(3, 2), w(3)
+    data = model_bytes([node("Gemm", ["x", "W", "b"], ["y"], name="fc", transB=1),
+                        node("Relu", ["y"], ["z"], name="relu")],
+                       [("x", [1, 2])], "z", {"W": W, "b": b})
+    (tmp_path / "net.onnx").write_bytes(data)
+    want = ort_outputs(data, np.array([[0.5, -1.0]]), [1, 2])
+    script = (
+        "import sys, torch\n"
+        "from verifier.formats import load_onnx\n"
+        f"net = load_onnx({str(tmp_path / 'net.onnx')!r})\n"
+        "print(net(torch.tensor([[0.5, -1.0]])).flatten().tolist())\n"
+        "print(sorted({'onnx', 'ml_dtypes'} & set(sys.modules)))\n"
+        "import onnx, onnx.numpy_helper, onnx.printer\n"
+        f"m = onnx.load({str(tmp_path / 'net.onnx')!r})\n"
+        "assert 'Gemm' in onnx.printer.to_text(m.graph)\n"
+        "assert onnx.ModelProto is sys.modules['onnx.onnx_ml_pb2'].ModelProto\n"
+        "print(load_onnx(m).n_outputs, onnx.numpy_helper.to_array(m.graph.initializer[0]).shape)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    out = r.stdout.splitlines()
+    assert close(np.array(eval(out[0])), want[0])
+    assert out[1] == "[]"
+    assert out[2] == "3 (3, 2)"

@@ -41,6 +41,8 @@ the graph takes and returns (a batch dimension counts as one).
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -302,10 +304,8 @@ def _transpose(v):
 # -- the operators -------------------------------------------------------------------------
 
 def _op_constant(bld, node, ins, attrs):
-    from onnx import numpy_helper
-
     if "value" in attrs:
-        return numpy_helper.to_array(attrs["value"])
+        return _array(attrs["value"])
     if "value_float" in attrs or "value_floats" in attrs:
         return np.asarray(attrs.get("value_float", attrs.get("value_floats")), np.float32)
     if "value_int" in attrs or "value_ints" in attrs:
@@ -438,25 +438,97 @@ def _label(node, index: int) -> str:
     return f"node {name} ({node.op_type})"
 
 
-def _open(source, FormatError):
-    """(model, name for messages)."""
-    import onnx
+def _proto():
+    """onnx's generated protobuf classes, ``onnx.onnx_ml_pb2``, without the rest of the package.
 
-    if isinstance(source, onnx.ModelProto):
+    ``import onnx`` also loads ``ml_dtypes`` (a second or more of every ``python -m verifier``
+    start on this machine), and the reader needs only the message classes. The module is put
+    in ``sys.modules`` under its own name, so a later ``import onnx`` reuses it: one set of
+    classes, one entry in protobuf's descriptor pool.
+    """
+    name = "onnx.onnx_ml_pb2"
+    if name not in sys.modules:
+        spec = importlib.util.find_spec("onnx")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("the onnx package is not installed (pip install onnx)")
+        where = Path(list(spec.submodule_search_locations)[0]) / "onnx_ml_pb2.py"
+        module_spec = importlib.util.spec_from_file_location(name, where)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def _tensors(model):
+    """The tensors the reader may decode: initializers and Constant nodes' ``value``."""
+    g = model.graph
+    return list(g.initializer) + [a.t for n in g.node if n.op_type == "Constant"
+                                  for a in n.attribute if a.name == "value"]
+
+
+def _open(source, FormatError):
+    """(model, name for messages). Parsed with ``_proto()`` alone; onnx's own loader is used
+    only for a model that keeps tensors in external files, which it knows how to find."""
+    pb = _proto()
+    if isinstance(source, pb.ModelProto):
         return source, "<ONNX model>"
     if isinstance(source, (bytes, bytearray, memoryview)):
-        name, read = "<ONNX bytes>", lambda: onnx.load_from_string(bytes(source))
+        name, read = "<ONNX bytes>", lambda: bytes(source)
     else:
-        name, read = Path(source).name, lambda: onnx.load(str(source))
+        name, read = Path(source).name, lambda: Path(source).read_bytes()
     try:
-        model = read()
+        model = pb.ModelProto()
+        model.ParseFromString(read())
+        if not isinstance(source, (bytes, bytearray, memoryview)) and any(
+                t.data_location == pb.TensorProto.EXTERNAL for t in _tensors(model)):
+            import onnx
+
+            model = onnx.load(str(source))
     except OSError as e:
         raise FormatError(f"{name}: cannot read the file ({e.strerror or e})") from None
     except Exception as e:
         raise FormatError(f"{name}: not an ONNX model ({type(e).__name__}: {e})") from None
-    if not isinstance(model, onnx.ModelProto) or not model.HasField("graph"):
+    if not model.HasField("graph"):
         raise FormatError(f"{name}: not an ONNX model (no graph)")
     return model, name
+
+
+#: numpy's type for the TensorProto data types ``_array`` decodes itself, with the field
+#: that holds them when ``raw_data`` is empty
+_DECODED = {1: ("<f4", "float_data"), 11: ("<f8", "double_data"), 7: ("<i8", "int64_data"),
+            6: ("<i4", "int32_data")}
+
+
+def _array(t) -> np.ndarray:
+    """A TensorProto's values, as ``onnx.numpy_helper.to_array`` gives them: decoded here for
+    float32, float64, int64 and int32 stored in the file; by onnx for everything else."""
+    if t.data_type in _DECODED and t.data_location == 0 and not t.HasField("segment"):
+        dtype, field = _DECODED[t.data_type]
+        shape = tuple(int(d) for d in t.dims)
+        if t.raw_data:
+            values = np.frombuffer(t.raw_data, dtype=dtype)
+        else:
+            values = np.asarray(getattr(t, field), dtype=dtype)
+        return values.astype(np.dtype(dtype).newbyteorder("="), copy=True).reshape(shape)
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(t)
+
+
+def _attribute(a):
+    """An AttributeProto's value, as ``onnx.helper.get_attribute_value`` gives it, for the
+    kinds the operators here take (float, int, string, tensor and their lists)."""
+    kind = {1: "f", 2: "i", 3: "s", 4: "t", 6: "floats", 7: "ints", 8: "strings"}.get(a.type)
+    if kind is None:
+        from onnx import helper
+
+        return helper.get_attribute_value(a)
+    value = getattr(a, kind)
+    return list(value) if kind in ("floats", "ints", "strings") else value
 
 
 def _input_shape(inp, where: str, FormatError) -> tuple:
@@ -486,14 +558,12 @@ def _input_shape(inp, where: str, FormatError) -> tuple:
 
 def read(source) -> nn.Sequential:
     """The network an ONNX file (a path, its bytes, or an ``onnx.ModelProto``) holds."""
-    from onnx import helper, numpy_helper
-
     from verifier.formats import FormatError
 
     model, name = _open(source, FormatError)
     g = model.graph
     try:
-        consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        consts = {t.name: _array(t) for t in g.initializer}
     except Exception as e:
         raise FormatError(f"{name}: an initializer cannot be read ({type(e).__name__}: "
                           f"{e})") from None
@@ -587,7 +657,7 @@ def read(source) -> nn.Sequential:
         if any(not s for s in node.input):
             raise FormatError(f"{where}: an optional input left empty is not supported")
         try:
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            attrs = {a.name: _attribute(a) for a in node.attribute}
             values[node.output[0]] = _HANDLERS[op](bld, node, ins, attrs)
         except _Refusal as e:
             raise FormatError(f"{where}: {e}") from None
