@@ -153,6 +153,53 @@ def test_bounds_that_are_not_floats_are_rounded_outwards(tmp_path):
     assert not case.unsafe_at([lo], [6.0]) and case.unsafe_at([0.5], [6.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_point_an_ulp_outside_decimal_bounds_moves_inside_by_an_ulp(tmp_path, dtype):
+    """0.05 and 0.1 are not floats: verify's box, rounded outwards, holds points just outside
+    the file's exact box. ``moved_inside`` steps each such coordinate to the nearest value of
+    the network's type inside, and leaves the others alone."""
+    from fractions import Fraction
+
+    p = _write(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
+               "(declare-const X_2 Real)\n(declare-const Y_0 Real)\n"
+               "(assert (>= X_0 0.1))\n(assert (<= X_0 0.3))\n(assert (>= X_1 0))\n"
+               "(assert (<= X_1 0.05))\n(assert (>= X_2 -1))\n(assert (<= X_2 1))\n"
+               "(assert (>= Y_0 5))\n")
+    [case] = read_vnnlib(p, 3, 1)
+    (lo0, _), (_, hi1), _ = case.x_specs
+    x = np.array([lo0, hi1, 0.5], dtype=dtype)
+    if Fraction(float(x[0])) >= Fraction(1, 10):       # float32's 0.1 is above 0.1: push it out
+        x[0] = np.nextafter(x[0], dtype(-1))
+    if Fraction(float(x[1])) <= Fraction(1, 20):
+        x[1] = np.nextafter(x[1], dtype(1))
+    assert not case.unsafe_at(x.tolist(), [6.0])
+    [z] = case.moved_inside(x, dtype)
+    assert z.dtype == dtype and case.unsafe_at(z.tolist(), [6.0])
+    assert Fraction(float(z[0])) >= Fraction(1, 10) and Fraction(float(z[1])) <= Fraction(1, 20)
+    assert z[0] == np.nextafter(x[0], dtype(1)) and z[1] == np.nextafter(x[1], dtype(-1))
+    assert z[2] == x[2]
+
+
+def test_the_cli_reports_a_counterexample_found_on_a_rounded_bound_from_inside(tmp_path):
+    """mnistfc's bounds are float32 pixels written with 16 digits, a hair above the float32
+    value: a float32 network's counterexample on such a bound lies just outside the file's
+    box. y = -x on [0.5029411911964417, 0.6], unsafe y >= -0.50295 (a slab at the lower
+    bound): still sat, at a point inside the file's exact box."""
+    from fractions import Fraction
+
+    lin = nn.Linear(1, 1)
+    with torch.no_grad():
+        lin.weight.fill_(-1.0)
+        lin.bias.zero_()
+    net = nn.Sequential(lin)
+    word, lines = answer(tmp_path, "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
+                         "(assert (>= X_0 0.5029411911964417))\n(assert (<= X_0 0.6))\n"
+                         "(assert (>= Y_0 -0.50295))\n", net)
+    assert word == "sat", lines
+    [x] = [float(line.split()[-1].rstrip(")")) for line in lines if "(X_0 " in line]
+    assert Fraction(x) >= Fraction("0.5029411911964417") and -np.float32(x) >= -0.50295
+
+
 @pytest.mark.parametrize("text, pattern", [
     ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= X_0 1))\n"
      "(assert (>= Y_0 0))\n", r"X_0 has no lower bound"),

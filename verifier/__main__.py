@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 EXIT = {"unsat": 0, "sat": 10, "unknown": 20, "timeout": 30}
@@ -55,6 +56,22 @@ def widths(net) -> tuple[int, int]:
         return int(net.n_inputs), int(net.n_outputs)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     return linears[0].in_features, linears[-1].out_features
+
+
+def exact_counterexample(net, case, cex: torch.Tensor):
+    """``(x, y)``, flat tensors, of a point where the property file's constraints, read exactly,
+    hold at the input and at the network's output; ``(None, None)`` when neither ``cex`` nor a
+    point an ulp or so away (``Case.moved_inside``: verify's box rounds the file's bounds
+    outwards) is one."""
+    dtype = next(net.parameters()).dtype
+    candidates = [cex.flatten()] + [torch.from_numpy(z).to(dtype) for z in case.moved_inside(
+        cex.detach().cpu().double().numpy(), np.float32 if dtype == torch.float32 else np.float64)]
+    for x in candidates:
+        with torch.no_grad():
+            y = net(x.reshape(cex.shape).to(cex.device, dtype)).flatten()
+        if case.unsafe_at(x.double().tolist(), y.double().tolist()):
+            return x, y
+    return None, None
 
 
 def run(net_path: Path, prop_path: Path, timeout: float) -> tuple[str, list]:
@@ -85,10 +102,8 @@ def run_instance(net, prop_path: Path, timeout: float) -> tuple[str, list]:
         result = verify(net, case.x_specs, case.prop, cexs, timeout=share, progress=False)
         lines.append(f"case {k + 1}/{len(cases)}: {result.verdict()}")
         if result == "fail":
-            x = cexs[0].flatten()
-            with torch.no_grad():
-                y = net(cexs[0]).flatten()
-            if not case.unsafe_at(x.double().tolist(), y.double().tolist()):
+            x, y = exact_counterexample(net, case, cexs[0])
+            if x is None:
                 lines.append(f"case {k + 1}/{len(cases)}: the counterexample does not meet the "
                              "file's constraints exactly (it lies on a bound the box rounds "
                              "outwards, or on a strict one); not reported")

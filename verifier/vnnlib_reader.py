@@ -465,6 +465,33 @@ class Case:
             return False
         return any(all(a.holds(point) for a in ins + outs) for ins, outs in self.terms)
 
+    def moved_inside(self, x, dtype=np.float32) -> list:
+        """Points of ``dtype`` near ``x`` that meet the input bounds of a term, read exactly: one
+        per term that a few steps of one ulp reach.
+
+        ``x_specs`` covers the file's box with floats rounded outwards (sound for a proof), so a
+        counterexample found in it may lie up to an ulp outside the exact box (0.05 is not a
+        float). Each coordinate outside one of the term's bounds steps to the next value of
+        ``dtype`` towards it, at most ``steps`` times. The network must be evaluated again at
+        the points returned: they are candidates, not counterexamples."""
+        steps, real = 8, np.dtype(dtype).type
+        points = []
+        for ins, _ in self.terms:
+            z = np.array(np.ravel(x), dtype=dtype)
+            for a in ins:
+                if len(a.lin.coef) != 1:
+                    continue
+                ((_, i), c), = a.lin.coef.items()
+                towards = real(-np.inf if c > 0 else np.inf)  # c > 0: an upper bound on x_i
+                for _ in range(steps):
+                    if a.holds({("X", i): float(z[i])}):
+                        break
+                    z[i] = np.nextafter(z[i], towards)
+            point = {("X", i): float(v) for i, v in enumerate(z)}
+            if all(a.holds(point) for a in ins):
+                points.append(z)
+        return points
+
 
 def _safe_atom(a: Cmp) -> OutAtom:
     """Unsafe ``lin <= 0`` (``lin < 0``) -> the property ``lin > 0`` (``lin >= 0``).
