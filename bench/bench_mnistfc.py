@@ -1,4 +1,4 @@
-"""mnistfc (VNN-COMP 2021): three MNIST networks, 90 robustness instances, through ``python -m verifier``.
+"""mnistfc (VNN-COMP 2021): 3 MNIST networks, 90 robustness instances, via ``python -m verifier``.
 
 Run: ``python -m bench mnistfc`` (all 90). ``python -m bench`` and ``make bench`` run a
 12-instance sample instead (4 per network: two images at each radius). Knobs, as for ACAS Xu:
@@ -273,7 +273,8 @@ def summary_line(label: str, tool: str, rows: list) -> str:
     wrong = sum(bool(r.wrong) for r in rows)
     times = [r.seconds for r in rows]
     peak = max(r.peak_mib for r in rows)
-    return (f"  {label:16s} {tool:>6s} {n:10d} {sat + unsat:7d} {sat:4d} {unsat:6d} {n - sat - unsat:8d} "
+    return (f"  {label:16s} {tool:>6s} {n:10d} {sat + unsat:7d} {sat:4d} {unsat:6d} "
+            f"{n - sat - unsat:8d} "
             f"{wrong:6d} {statistics.median(times):9.1f} {sum(times):8.0f} {peak:9.0f}")
 
 
@@ -295,7 +296,8 @@ def print_table(instances: list, results: dict, what: str) -> None:
 
 def describe(r: Outcome) -> str:
     extra = "; ".join(([f"WRONG: {r.wrong}"] if r.wrong else []) + r.notes)
-    return f"{r.status:7s} {r.seconds:6.1f} s {r.peak_mib:6.0f} MiB  ({r.raw}){'  ' + extra if extra else ''}"
+    tail = f"  {extra}" if extra else ""
+    return f"{r.status:7s} {r.seconds:6.1f} s {r.peak_mib:6.0f} MiB  ({r.raw}){tail}"
 
 
 def nnenum_peer() -> dict | None:

@@ -200,6 +200,29 @@ def test_the_cli_reports_a_counterexample_found_on_a_rounded_bound_from_inside(t
     assert Fraction(x) >= Fraction("0.5029411911964417") and -np.float32(x) >= -0.50295
 
 
+def test_gzipped_networks_and_properties_read_as_the_plain_files(tmp_path):
+    """VNN-COMP ships ``.onnx.gz`` and ``.vnnlib.gz`` since 2022: the CLI reads them as the
+    plain files, VNN-LIB 1.0 and 2.0 alike, and a damaged one is refused in one line."""
+    import gzip
+
+    from onnx import helper
+
+    from onnx_graphs import model_bytes
+
+    data = model_bytes([helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)],
+                       [("x", [1, 2])], "y", {"W": np.eye(2), "b": np.zeros(2)})
+    (tmp_path / "n.onnx.gz").write_bytes(gzip.compress(data))
+    v1 = HEAD2.replace("(declare-const Y_2 Real)\n", "") + "(assert (>= Y_0 0.5))\n"
+    v2 = ("(vnnlib-version <2.0>)\n(declare-network f\n  (declare-input X real [2])\n"
+          "  (declare-output Y real [2])\n)\n(assert (<= X[0] 1.0))\n(assert (>= X[0] -1.0))\n"
+          "(assert (<= X[1] 1.0))\n(assert (>= X[1] -1.0))\n(assert (>= Y[0] 0.5))\n")
+    for name, text in (("p1.vnnlib.gz", v1), ("p2.vnnlib.gz", v2)):
+        (tmp_path / name).write_bytes(gzip.compress(text.encode()))
+        assert cli.main([str(tmp_path / "n.onnx.gz"), str(tmp_path / name), "--timeout", "20"]) == 10
+    (tmp_path / "bad.onnx.gz").write_bytes(b"not gzip")
+    assert cli.main([str(tmp_path / "bad.onnx.gz"), str(tmp_path / "p1.vnnlib.gz")]) == 2
+
+
 @pytest.mark.parametrize("text, pattern", [
     ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= X_0 1))\n"
      "(assert (>= Y_0 0))\n", r"X_0 has no lower bound"),

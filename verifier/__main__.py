@@ -1,7 +1,8 @@
 """``python -m verifier NET PROPERTY [--timeout S] [--threads N] [--result FILE]``: one VNN-COMP instance.
 
 NET is an ``.onnx`` or ``.nnet`` network, PROPERTY a ``.vnnlib`` file (VNN-LIB 1.0,
-or 2.0 when it starts with ``(vnnlib-version <2.0>)``). The last
+or 2.0 when it starts with ``(vnnlib-version <2.0>)``); either may be gzipped (``.onnx.gz``,
+``.vnnlib.gz``), as VNN-COMP ships them since 2022. The last
 line printed is the answer in VNN-COMP's words: ``unsat`` (the property holds:
 its unsafe region is unreachable), ``sat`` (violated; the lines before it give
 the counterexample as ``(X_i value)`` and ``(Y_j value)``), ``timeout`` or
@@ -39,8 +40,8 @@ def load_network(path: Path):
     """The network in ``path``; ``FormatError`` when it cannot be read, whatever the reason."""
     from verifier import formats
 
-    if path.suffix not in (".nnet", ".onnx"):
-        raise formats.FormatError(f"{path.name}: expected an .onnx or .nnet network")
+    if path.suffix not in (".nnet", ".onnx") and not path.name.endswith(".onnx.gz"):
+        raise formats.FormatError(f"{path.name}: expected an .onnx (or .onnx.gz) or .nnet network")
     try:
         return formats.load_nnet(path).net if path.suffix == ".nnet" else formats.load_onnx(path)
     except formats.FormatError:

@@ -41,6 +41,7 @@ the graph takes and returns (a batch dimension counts as one).
 """
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import sys
 from pathlib import Path
@@ -478,12 +479,14 @@ def _open(source, FormatError):
         return source, "<ONNX model>"
     if isinstance(source, (bytes, bytearray, memoryview)):
         name, read = "<ONNX bytes>", lambda: bytes(source)
+    elif Path(source).suffix == ".gz":     # VNN-COMP ships its networks gzipped since 2022
+        name, read = Path(source).name, lambda: gzip.decompress(Path(source).read_bytes())
     else:
         name, read = Path(source).name, lambda: Path(source).read_bytes()
     try:
         model = pb.ModelProto()
         model.ParseFromString(read())
-        if not isinstance(source, (bytes, bytearray, memoryview)) and any(
+        if isinstance(source, (str, Path)) and Path(source).suffix != ".gz" and any(
                 t.data_location == pb.TensorProto.EXTERNAL for t in _tensors(model)):
             import onnx
 
