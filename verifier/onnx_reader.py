@@ -28,7 +28,11 @@ that needs a larger one is refused.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div (one operand a constant; a constant
 divided by the network's values is not linear), Relu, Flatten, Reshape, Identity,
-Constant. A node that combines two tensors that both depend on the input (a
+Constant; Squeeze, Unsqueeze and Transpose (the values rearranged, exactly); Dropout
+(inference's identity; training mode is refused); Cast of the network's values to their
+own type (to another, whose rounding the layers would not carry, refused); and, on
+constants only, the shape arithmetic exporters write (``x.view(x.size(0), -1)``): Shape,
+Gather, Concat, Cast. A node that combines two tensors that both depend on the input (a
 residual Add, a Concat) and every other operator is refused with a ``FormatError``
 naming the file, the node and its operator; so is every other problem the file
 has, including a file that is not ONNX at all.
@@ -51,14 +55,18 @@ import torch
 from torch import nn
 
 SUPPORTED = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Flatten", "Reshape",
-             "Identity", "Constant")
+             "Identity", "Constant", "Squeeze", "Unsqueeze", "Transpose", "Shape", "Gather",
+             "Concat", "Cast", "Dropout")
 
 #: The attributes each operator may carry (anything else is refused, never ignored:
 #: opset 6's ``broadcast``/``axis`` on Add, for example, change what it computes).
 _ATTRS = {"Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add": set(),
           "Sub": set(), "Mul": set(), "Div": set(), "Relu": set(), "Flatten": {"axis"},
           "Reshape": {"allowzero", "shape"}, "Identity": set(),
-          "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"}}
+          "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"},
+          "Squeeze": {"axes"}, "Unsqueeze": {"axes"}, "Transpose": {"perm"},
+          "Shape": {"start", "end"}, "Gather": {"axis"}, "Concat": {"axis"}, "Cast": {"to"},
+          "Dropout": {"ratio", "is_test", "seed"}}
 
 _FLOAT_TYPES = {1, 10, 11, 16}      # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
@@ -422,6 +430,128 @@ def _op_gemm(bld, node, ins, attrs):
     return _elementwise(bld, "Add", y, c)
 
 
+def _axes(ins, attrs, what: str) -> list | None:
+    """Squeeze's and Unsqueeze's axes: an attribute up to opset 12, a constant input since."""
+    if "axes" in attrs:
+        _arity(ins, 1)
+        return [int(a) for a in attrs["axes"]]
+    if len(ins) == 1:
+        return None
+    _arity(ins, 2)
+    if isinstance(ins[1], _Var) or ins[1].dtype.kind not in "iu":
+        raise _Refusal(f"its axes must be a constant integer tensor ({what})")
+    return [int(a) for a in np.ravel(ins[1])]
+
+
+def _op_squeeze(bld, node, ins, attrs):
+    shape = _shape(ins[0])
+    axes = _axes(ins, attrs, "Squeeze")
+    r = len(shape)
+    if axes is None:
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    axes = [a + r if a < 0 else a for a in axes]
+    if any(not 0 <= a < r or shape[a] != 1 for a in axes):
+        raise _Refusal(f"cannot squeeze axes {axes} of shape {list(shape)}")
+    return _reshape(ins[0], tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def _op_unsqueeze(bld, node, ins, attrs):
+    shape = _shape(ins[0])
+    axes = _axes(ins, attrs, "Unsqueeze")
+    if axes is None:
+        raise _Refusal("has no axes")
+    r = len(shape) + len(axes)
+    axes = sorted(a + r if a < 0 else a for a in axes)
+    if len(set(axes)) != len(axes) or any(not 0 <= a < r for a in axes):
+        raise _Refusal(f"cannot insert axes {axes} into shape {list(shape)}")
+    new, rest = [], iter(shape)
+    for i in range(r):
+        new.append(1 if i in axes else next(rest))
+    return _reshape(ins[0], tuple(new))
+
+
+def _op_transpose(bld, node, ins, attrs):
+    _arity(ins, 1)
+    x, r = ins[0], len(_shape(ins[0]))
+    perm = [int(p) for p in attrs.get("perm", range(r - 1, -1, -1))]
+    if sorted(perm) != list(range(r)):
+        raise _Refusal(f"perm {perm} is not a permutation of the {r} axes")
+    if not isinstance(x, _Var):
+        return np.transpose(x, perm)
+    c = np.transpose(x.c, perm)
+    moved = [p for p in perm if x.shape[p] != 1]
+    if x.A is None and moved == sorted(moved):     # the values keep their order: a reshape
+        return _Var(None, c, x.gen)
+    return _Var(np.transpose(x.dense(), [0] + [p + 1 for p in perm]), c, x.gen)
+
+
+def _op_shape(bld, node, ins, attrs):
+    _arity(ins, 1)
+    shape = np.asarray(_shape(ins[0]), dtype=np.int64)    # an open batch dimension reads 1
+    r = len(shape)
+    start, end = int(attrs.get("start", 0)), int(attrs.get("end", r))
+    return shape[slice(max(start + r, 0) if start < 0 else start,
+                       max(end + r, 0) if end < 0 else end)]
+
+
+def _constants(ins, what: str) -> list:
+    if any(isinstance(v, _Var) for v in ins):
+        raise _Refusal(f"{what} a tensor that depends on the input; this reader takes it only "
+                       "on constants (shape arithmetic)")
+    return ins
+
+
+def _op_gather(bld, node, ins, attrs):
+    _arity(ins, 2)
+    data, idx = _constants(ins, "selects values of")
+    if idx.dtype.kind not in "iu":
+        raise _Refusal("its indices are not integers")
+    axis = int(attrs.get("axis", 0))
+    n = data.shape[axis]
+    if np.any((idx < -n) | (idx >= n)):
+        raise _Refusal(f"an index is outside [-{n}, {n - 1}]")
+    return np.take(data, np.where(idx < 0, idx + n, idx), axis=axis)
+
+
+def _op_concat(bld, node, ins, attrs):
+    parts = _constants(ins, "joins")
+    try:
+        return np.concatenate(parts, axis=int(attrs["axis"]))
+    except (KeyError, ValueError) as e:
+        raise _Refusal(f"cannot join shapes {[list(p.shape) for p in parts]} ({e})") from None
+
+
+#: Cast's target types this reader computes with (ONNX TensorProto codes)
+_CAST = {1: np.float32, 11: np.float64, 6: np.int32, 7: np.int64}
+
+
+def _op_cast(bld, node, ins, attrs):
+    _arity(ins, 1)
+    to = int(attrs.get("to", 0))
+    if isinstance(ins[0], _Var):
+        if _CAST.get(to) is not bld.dtype.type:
+            raise _Refusal("casts the network's values to another type, whose rounding the "
+                           "layers would not carry")
+        return ins[0]
+    if to not in _CAST:
+        raise _Refusal(f"casts to the ONNX type {to}; this reader folds casts to float32, "
+                       "float64, int32 and int64")
+    return ins[0].astype(_CAST[to])
+
+
+def _op_dropout(bld, node, ins, attrs):
+    """Inference's Dropout is the identity; a graph that asks for training mode is refused."""
+    if not 1 <= len(ins) <= 3:
+        raise _Refusal(f"expected 1 to 3 inputs; got {len(ins)}")
+    if "is_test" in attrs and not attrs["is_test"]:
+        raise _Refusal("runs in training mode (is_test = 0), which drops values at random")
+    if len(ins) == 3:
+        mode = ins[2]
+        if isinstance(mode, _Var) or np.any(mode):
+            raise _Refusal("runs in training mode, which drops values at random")
+    return ins[0]
+
+
 def _arity(ins, n):
     if len(ins) != n:
         raise _Refusal(f"expected {n} inputs; got {len(ins)}")
@@ -429,7 +559,10 @@ def _arity(ins, n):
 
 _HANDLERS = {"Gemm": _op_gemm, "MatMul": _op_matmul, "Add": _op_binary, "Sub": _op_binary,
              "Mul": _op_binary, "Div": _op_binary, "Relu": _op_relu, "Flatten": _op_flatten,
-             "Reshape": _op_reshape, "Identity": _op_identity, "Constant": _op_constant}
+             "Reshape": _op_reshape, "Identity": _op_identity, "Constant": _op_constant,
+             "Squeeze": _op_squeeze, "Unsqueeze": _op_unsqueeze, "Transpose": _op_transpose,
+             "Shape": _op_shape, "Gather": _op_gather, "Concat": _op_concat, "Cast": _op_cast,
+             "Dropout": _op_dropout}
 
 
 # -- the graph -----------------------------------------------------------------------------
