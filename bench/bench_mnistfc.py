@@ -173,11 +173,12 @@ def _values(text: str, letter: str) -> list | None:
     return [found[i] for i in sorted(found)] if found else None
 
 
-def run_kit(inst: Instance, where: Path, seconds: float) -> Outcome:
-    with tempfile.TemporaryDirectory(prefix="mnistfc-") as tmp:
+def run_kit(onnx_path: Path, vnnlib_path: Path, seconds: float) -> Outcome:
+    """One ``python -m verifier`` process; its answer from the result file it writes."""
+    with tempfile.TemporaryDirectory(prefix="vnncomp-") as tmp:
         result = Path(tmp) / "result.txt"
-        cmd = [sys.executable, "-m", "verifier", str(where / inst.onnx),
-               str(where / inst.vnnlib), "--timeout", f"{seconds:g}", "--result", str(result)]
+        cmd = [sys.executable, "-m", "verifier", str(onnx_path), str(vnnlib_path),
+               "--timeout", f"{seconds:g}", "--result", str(result)]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         out, killed, wall, peak = run_process(cmd, seconds + GRACE, env)
         text = result.read_text() if result.exists() else ""
@@ -191,11 +192,12 @@ def run_kit(inst: Instance, where: Path, seconds: float) -> Outcome:
     return Outcome(status, wall, peak, word, _values(text, "X") if word == "sat" else None)
 
 
-def run_nnenum(inst: Instance, where: Path, seconds: float, peer: dict) -> Outcome:
+def run_nnenum(onnx_path: Path, vnnlib_path: Path, seconds: float, peer: dict) -> Outcome:
+    """One ``bench/peer_nnenum.py`` process under ``PEERS_PYTHON``."""
     from bench.bench_peers import peer_env
 
-    cmd = [peer["python"], str(HERE / "peer_nnenum.py"), str(where / inst.onnx),
-           str(where / inst.vnnlib), f"{seconds:.3f}"]
+    cmd = [peer["python"], str(HERE / "peer_nnenum.py"), str(onnx_path), str(vnnlib_path),
+           f"{seconds:.3f}"]
     out, killed, wall, peak = run_process(cmd, seconds + GRACE, peer_env())
     if killed:
         return Outcome("unknown", wall, peak, "killed")
@@ -213,36 +215,42 @@ def run_nnenum(inst: Instance, where: Path, seconds: float, peer: dict) -> Outco
 _SESSIONS: dict = {}
 
 
-def confirm(inst: Instance, where: Path, cex: list | None) -> str:
-    """'' when ``cex`` lies in the property's input box and onnxruntime's output there is
-    unsafe; else why not. The property is read by the ``vnnlib`` package."""
+def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
+    """'' when ``cex`` lies in one of the property's input boxes and onnxruntime's output
+    there is unsafe; else why not. The property is read by the ``vnnlib`` package (the
+    reference reader, not the kit's), the network evaluated in its own input type."""
     import numpy as np
     import onnxruntime
     from vnnlib.compat import read_vnnlib_simple
 
     if not cex:
         return "sat without a counterexample"
-    if inst.onnx not in _SESSIONS:
+    key = str(onnx_path)
+    if key not in _SESSIONS:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
-        _SESSIONS[inst.onnx] = onnxruntime.InferenceSession(
-            str(where / inst.onnx), options, providers=["CPUExecutionProvider"])
-    session = _SESSIONS[inst.onnx]
+        options.log_severity_level = 3
+        _SESSIONS[key] = onnxruntime.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = _SESSIONS[key]
     x = np.asarray(cex, dtype=np.float64)
-    spec = read_vnnlib_simple(str(where / inst.vnnlib), 784, 10)
     feed = session.get_inputs()[0]
     shape = [d if isinstance(d, int) and d > 0 else 1 for d in feed.shape]
-    y = session.run(None, {feed.name: x.astype(np.float32).reshape(shape)})[0]
+    real = np.float64 if "double" in feed.type else np.float32
+    y = session.run(None, {feed.name: x.astype(real).reshape(shape)})[0]
     y = np.asarray(y, dtype=np.float64).flatten()
+    spec = read_vnnlib_simple(str(vnnlib_path), x.size, y.size)
+    inside = False
     for box, disjuncts in spec:
         box = np.asarray(box, dtype=np.float64)
-        if x.size != len(box) or np.any(x < box[:, 0]) or np.any(x > box[:, 1]):
+        if len(box) != x.size or np.any(x < box[:, 0]) or np.any(x > box[:, 1]):
             continue
+        inside = True
         if any(np.all(np.asarray(mat, float) @ y <= np.asarray(rhs, float).flatten())
                for mat, rhs in disjuncts):
             return ""
-        return "onnxruntime's output at the counterexample is not unsafe"
-    return "counterexample outside the input box"
+    return ("onnxruntime's output at the counterexample is not unsafe" if inside
+            else "counterexample outside the input box")
 
 
 def judge(inst: Instance, where: Path, results: dict, known: dict) -> None:
@@ -250,7 +258,7 @@ def judge(inst: Instance, where: Path, results: dict, known: dict) -> None:
     confirmed = {}
     for tool, r in results.items():
         if r.status == "sat":
-            r.wrong = confirm(inst, where, r.cex)
+            r.wrong = confirm(where / inst.onnx, where / inst.vnnlib, r.cex)
             confirmed[tool] = not r.wrong
             if not r.wrong and known.get((inst.onnx, inst.vnnlib)) == "unsat":
                 r.notes.append("confirmed sat where VNN-COMP 2021's tools said unsat")
@@ -324,10 +332,10 @@ def main(default: str = "all") -> None:
             + ", one process at a time, one thread")
     tools = {}
     if os.environ.get("MNIST_KIT", "1") != "0":
-        tools["kit"] = lambda i: run_kit(i, where, budget(i))
+        tools["kit"] = lambda i: run_kit(where / i.onnx, where / i.vnnlib, budget(i))
     peer = nnenum_peer()
     if peer is not None:
-        tools["nnenum"] = lambda i: run_nnenum(i, where, budget(i), peer)
+        tools["nnenum"] = lambda i: run_nnenum(where / i.onnx, where / i.vnnlib, budget(i), peer)
     results = {t: [] for t in tools}
     for tool, run in tools.items():
         print(f"\n{tool}:", flush=True)
