@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,7 +240,9 @@ def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
     real = np.float64 if "double" in feed.type else np.float32
     y = session.run(None, {feed.name: x.astype(real).reshape(shape)})[0]
     y = np.asarray(y, dtype=np.float64).flatten()
-    spec = read_vnnlib_simple(str(vnnlib_path), x.size, y.size)
+    with warnings.catch_warnings():    # its notes on files that bend SMT-LIB's syntax
+        warnings.simplefilter("ignore")
+        spec = read_vnnlib_simple(str(vnnlib_path), x.size, y.size)
     inside = False
     for box, disjuncts in spec:
         box = np.asarray(box, dtype=np.float64)

@@ -75,7 +75,7 @@ def main():
     seconds = float(os.environ.get("VNNCOMP_FC_TIMEOUT", 60))
     peer = nnenum_peer()
     rows = []
-    print(f"  {'benchmark':20s} {'network':34s} {'property':34s} {'kit':8s} {'s':>6s}  "
+    print(f"  {'benchmark':24s} {'network':34s} {'property':34s} {'kit':8s} {'s':>6s}  "
           f"{'nnenum':8s} {'s':>6s}  right?")
     for bench, net, prop in instances(Path(root)):
         with tempfile.TemporaryDirectory(prefix="vnncomp-fc-") as tmp:
@@ -100,7 +100,7 @@ def main():
         rows.append((bench, net.name, prop.name, word, kit.seconds,
                      other.status if other else "-", other.seconds if other else 0.0, verdict))
         r = rows[-1]
-        print(f"  {r[0]:20s} {r[1][:34]:34s} {r[2][:34]:34s} {r[3]:8s} {r[4]:6.1f}  "
+        print(f"  {r[0]:24s} {r[1][:34]:34s} {r[2][:34]:34s} {r[3]:8s} {r[4]:6.1f}  "
               f"{str(r[5])[:8]:8s} {r[6]:6.1f}  {r[7]}", flush=True)
     decided = sum(r[3] in ("sat", "unsat") for r in rows)
     wrong = sum(r[7].startswith("WRONG") for r in rows)
