@@ -216,6 +216,33 @@ def run_nnenum(onnx_path: Path, vnnlib_path: Path, seconds: float, peer: dict) -
 _SESSIONS: dict = {}
 
 
+def _session(onnx_path: Path):
+    """onnxruntime's session for the network. Some VNN-COMP files (2024's ACC and
+    drones_1d_hovering) take float64 inputs into float32 weights, which onnxruntime refuses to
+    load; their weights are then widened to float64 (exact), the type the kit computes in."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(str(onnx_path), options,
+                                            providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - retried once with the weights widened, else raised
+        model = onnx.load(str(onnx_path))
+        if model.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.DOUBLE:
+            raise
+        for t in model.graph.initializer:
+            if t.data_type == onnx.TensorProto.FLOAT:
+                t.CopyFrom(numpy_helper.from_array(
+                    numpy_helper.to_array(t).astype(np.float64), t.name))
+        return onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                            providers=["CPUExecutionProvider"])
+
+
 def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
     """'' when ``cex`` lies in one of the property's input boxes and onnxruntime's output
     there is unsafe; else why not. The property is read by the ``vnnlib`` package (the
@@ -228,11 +255,7 @@ def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
         return "sat without a counterexample"
     key = str(onnx_path)
     if key not in _SESSIONS:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        _SESSIONS[key] = onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"])
+        _SESSIONS[key] = _session(onnx_path)
     session = _SESSIONS[key]
     x = np.asarray(cex, dtype=np.float64)
     feed = session.get_inputs()[0]
@@ -240,9 +263,14 @@ def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
     real = np.float64 if "double" in feed.type else np.float32
     y = session.run(None, {feed.name: x.astype(real).reshape(shape)})[0]
     y = np.asarray(y, dtype=np.float64).flatten()
-    with warnings.catch_warnings():    # its notes on files that bend SMT-LIB's syntax
-        warnings.simplefilter("ignore")
-        spec = read_vnnlib_simple(str(vnnlib_path), x.size, y.size)
+    text = vnnlib_path.read_text()
+    # the package knows only declare-const, the spelling of (declare-fun X_0 () Real) it means
+    text = re.sub(r"\(\s*declare-fun\s+(\S+)\s+\(\s*\)\s+Real\s*\)", r"(declare-const \1 Real)",
+                  text)
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="confirm-") as tmp:
+        warnings.simplefilter("ignore")         # its notes on files that bend SMT-LIB's syntax
+        (Path(tmp) / "p.vnnlib").write_text(text)
+        spec = read_vnnlib_simple(str(Path(tmp) / "p.vnnlib"), x.size, y.size)
     inside = False
     for box, disjuncts in spec:
         box = np.asarray(box, dtype=np.float64)

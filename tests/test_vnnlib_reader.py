@@ -200,6 +200,23 @@ def test_the_cli_reports_a_counterexample_found_on_a_rounded_bound_from_inside(t
     assert Fraction(x) >= Fraction("0.5029411911964417") and -np.float32(x) >= -0.50295
 
 
+def test_declare_fun_of_no_arguments_is_a_declare_const(tmp_path):
+    """VNN-COMP 2024's ACC and drones_1d_hovering declare ``(declare-fun X_0 () Real)``, SMT-LIB's
+    other spelling of a constant: the same property; a function with arguments is refused."""
+    const = HEAD2 + "(assert (>= Y_2 1.5))\n"
+    fun = const.replace("(declare-const X_0 Real)", "(declare-fun X_0 () Real)") \
+               .replace("(declare-const Y_2 Real)", "(declare-fun Y_2 () Real)")
+    assert "declare-fun" in fun
+    a = read_vnnlib(_write(tmp_path, "c.vnnlib", const), 2, 3)
+    b = read_vnnlib(_write(tmp_path, "f.vnnlib", fun), 2, 3)
+    assert [c.x_specs for c in a] == [c.x_specs for c in b] and len(a) == 1
+    assert str(a[0].prop) == str(b[0].prop) == "1.5 > y[2]"
+    assert answer(tmp_path, fun)[0] == "sat"              # y2 = x0 + x1 reaches 1.5
+    bad = fun.replace("(declare-fun X_0 () Real)", "(declare-fun X_0 (Real) Real)")
+    with pytest.raises(FormatError, match=r"line 1: expected \(declare-fun X_i \(\) Real\)"):
+        read_vnnlib(_write(tmp_path, "bad.vnnlib", bad), 2, 3)
+
+
 def test_gzipped_networks_and_properties_read_as_the_plain_files(tmp_path):
     """VNN-COMP ships ``.onnx.gz`` and ``.vnnlib.gz`` since 2022: the CLI reads them as the
     plain files, VNN-LIB 1.0 and 2.0 alike, and a damaged one is refused in one line."""

@@ -240,6 +240,14 @@ class _Reader:
         if not isinstance(node, _List) or not node.items or not isinstance(node.items[0], _Sym):
             raise self.err(node.line, "expected (declare-const ...) or (assert ...)")
         head, args = node.items[0].text, node.items[1:]
+        if head == "declare-fun":
+            # SMT-LIB's other spelling of a constant, (declare-fun X_0 () Real), which some
+            # VNN-COMP benchmarks use (2024's ACC and drones_1d_hovering): a function of no
+            # arguments is the same declaration
+            if len(args) != 3 or not isinstance(args[1], _List) or args[1].items:
+                raise self.err(node.line, "expected (declare-fun X_i () Real): a VNN-LIB "
+                               "variable is a function of no arguments")
+            head, args = "declare-const", [args[0], args[2]]
         if head == "declare-const":
             if len(args) != 2 or not all(isinstance(a, _Sym) for a in args):
                 raise self.err(node.line, "expected (declare-const X_i Real) or "
@@ -261,7 +269,7 @@ class _Reader:
                 raise self.err(node.line, f"assert takes one formula; got {len(args)}")
             return [self.formula(args[0])]
         raise self.err(node.line, f"({head} ...) is not part of VNN-LIB 1.0; expected "
-                       "declare-const or assert")
+                       "declare-const (or declare-fun) or assert")
 
     def formula(self, node):
         if isinstance(node, _Sym):
