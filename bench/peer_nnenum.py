@@ -4,10 +4,11 @@
 
 nnenum (Stanley Bak's star-set tool, github.com/stanleybak/nnenum) is not on
 PyPI: ``NNENUM_SRC`` names the ``src`` folder of a clone. This reads the network
-and the property with nnenum's own readers, takes its settings for control
-networks (what its command line picks for fewer than 700 inputs), runs its
-enumeration in one process, and prints one line ``PEER-RESULT {json}``: status
-(sat / unsat / timeout / unknown / error), the time in seconds (reading the files
+and the property with nnenum's own readers, takes the settings its command line
+picks (those for control networks below 700 inputs, as ACAS Xu's 5; those for
+image networks from 700 on, as MNIST's 784), runs its enumeration in one process,
+and prints one line ``PEER-RESULT {json}``: status (sat / unsat / timeout /
+unknown / error), the time in seconds (reading the files
 included, interpreter start-up and imports not) and, on sat, the input of the
 counterexample. Several input boxes (phi6) are solved one after the other, as
 nnenum's command line does. This file runs in the peers' environment: it imports
@@ -33,7 +34,10 @@ def main():
         network = front.load_onnx_network_optimized(onnx_path)
     except Exception:  # noqa: BLE001 - nnenum's own fallback for layers it cannot fuse
         network = front.load_onnx_network(onnx_path)
-    front.set_control_settings()
+    if len(specs[0][0]) < 700:       # nnenum's own rule for its "auto" settings
+        front.set_control_settings()
+    else:
+        front.set_image_settings()
     Settings.NUM_PROCESSES = 1
     Settings.PRINT_OUTPUT = False
     out = {"status": "unsat", "raw": "safe", "cex": None}

@@ -279,6 +279,24 @@ def test_cli_runs_with_the_threads_asked_for_and_gives_them_back(tmp_path, monke
     assert seen == [1, 2] and torch.get_num_threads() == before
 
 
+def test_the_cli_budget_counts_from_the_process_start(tmp_path):
+    """VNN-COMP's limit is wall time from the start: the imports come out of ``--timeout``."""
+    from verifier import __main__ as cli
+
+    age = subprocess.run([sys.executable, "-c", "import time; time.sleep(1.0); "
+                          "from verifier.__main__ import process_age; print(process_age())"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert 1.0 <= float(age.stdout) < 100, age
+    net = small_nnet(tmp_path)
+    holds = tmp_path / "holds.vnnlib"
+    holds.write_text(VNNLIB_HEAD + "(assert (>= Y_0 100.0))\n")
+    assert cli.main([str(net), str(holds), "--timeout", "4"], spent=5.0) == 30
+    assert cli.main([str(net), str(holds), "--timeout", "25"], spent=5.0) == 0
+    late = subprocess.run([sys.executable, "-m", "verifier", str(net), str(holds), "--timeout",
+                           "0.01"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert late.returncode == 30 and late.stdout.splitlines()[-1] == "timeout", late
+
+
 def test_acas_xu_phi1_is_proved_and_phi2_refuted_on_the_shipped_network():
     from verifier import acasxu
 

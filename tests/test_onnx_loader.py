@@ -298,9 +298,9 @@ REFUSED = [
      r"node 'add' \(Add\): shapes \[1, 3\] and \[2\] do not broadcast"),
     ("opset-6 attribute", [_gemm(), node("Add", ["h", "b"], ["y"], name="add", broadcast=1)],
      r"node 'add' \(Add\): the attribute\(s\) \['broadcast'\] are not supported"),
-    ("shape from the input", [node("Shape", ["x"], ["s"], name="shape"),
-                              node("Reshape", ["x", "s"], ["y"], name="reshape")],
-     r"node 'shape' \(Shape\): the ONNX operator Shape is not supported"),
+    ("shape from the input's values", [node("Cast", ["x"], ["s"], name="cast", to=7),
+                                       node("Reshape", ["x", "s"], ["y"], name="reshape")],
+     r"node 'cast' \(Cast\): casts the network's values to another type"),
     ("bad reshape", [node("Reshape", ["x", "five"], ["y"], name="rs")],
      r"node 'rs' \(Reshape\): cannot reshape \[1, 2\] \(2 values\) to \[5\]"),
     ("custom domain", [node("Relu", ["x"], ["y"], name="r", domain="com.example")],
@@ -400,3 +400,146 @@ def test_the_cli_refuses_with_one_error_line(tmp_path, capsys, content, says):
     out, err = capsys.readouterr()
     assert out.count("\n") == 1 and out.startswith("error: bad.onnx: ") and err == ""
     assert says in out
+
+
+# -- reading without the onnx package -----------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+@pytest.mark.parametrize("raw", [True, False])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_tensors_decode_as_numpy_helper_does(dtype, raw, shape):
+    """The reader decodes the common tensor types itself; each storage (raw bytes or the
+    typed field) must give exactly what ``onnx.numpy_helper.to_array`` gives."""
+    from onnx import numpy_helper
+
+    from verifier.onnx_reader import _array
+
+    values = (RNG.normal(size=shape) * 1000).astype(dtype)
+    t = numpy_helper.from_array(values, "t")
+    if not raw:
+        t = helper.make_tensor("t", t.data_type, list(shape), values.flatten().tolist())
+    got, want = _array(t), numpy_helper.to_array(t)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, want)
+
+
+def test_a_file_loads_without_importing_onnx_and_onnx_still_imports_after(tmp_path):
+    """``python -m verifier`` parses the file with onnx's generated protobuf classes alone
+    (``import onnx`` costs a second or more of start-up in ml_dtypes); a later ``import
+    onnx`` reuses those classes, so both keep working in one process."""
+    import subprocess
+    import sys
+
+    W, b = w(3, 2), w(3)
+    data = model_bytes([node("Gemm", ["x", "W", "b"], ["y"], name="fc", transB=1),
+                        node("Relu", ["y"], ["z"], name="relu")],
+                       [("x", [1, 2])], "z", {"W": W, "b": b})
+    (tmp_path / "net.onnx").write_bytes(data)
+    want = ort_outputs(data, np.array([[0.5, -1.0]]), [1, 2])
+    script = (
+        "import sys, torch\n"
+        "from verifier.formats import load_onnx\n"
+        f"net = load_onnx({str(tmp_path / 'net.onnx')!r})\n"
+        "print(net(torch.tensor([[0.5, -1.0]])).flatten().tolist())\n"
+        "print(sorted({'onnx', 'ml_dtypes'} & set(sys.modules)))\n"
+        "import onnx, onnx.numpy_helper, onnx.printer\n"
+        f"m = onnx.load({str(tmp_path / 'net.onnx')!r})\n"
+        "assert 'Gemm' in onnx.printer.to_text(m.graph)\n"
+        "assert onnx.ModelProto is sys.modules['onnx.onnx_ml_pb2'].ModelProto\n"
+        "print(load_onnx(m).n_outputs, onnx.numpy_helper.to_array(m.graph.initializer[0]).shape)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    out = r.stdout.splitlines()
+    assert close(np.array(eval(out[0])), want[0])
+    assert out[1] == "[]"
+    assert out[2] == "3 (3, 2)"
+
+
+# -- exporters' rearranging and shape arithmetic --------------------------------------------------
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_squeeze_and_unsqueeze_around_a_layer_as_attribute_and_as_input(opset):
+    """Axes are an attribute up to opset 12 and an input since 13 (tf2onnx writes both)."""
+    W, b, W2 = w(4, 3), w(4), w(4, 2)
+    axes = ({"axes": [1]}, [], {}) if opset < 13 else ({}, ["ax"], {"ax": np.array([1])})
+    attr, extra, init = axes
+    nodes = [node("Unsqueeze", ["x"] + extra, ["u"], name="unsq", **attr),
+             node("Squeeze", ["u"] + extra, ["s"], name="sq", **attr),
+             node("Gemm", ["s", "W", "b"], ["h"], name="fc", transB=1),
+             node("Relu", ["h"], ["r"], name="relu"),
+             node("Unsqueeze", ["r"] + extra, ["r3"], name="unsq2", **attr),
+             node("MatMul", ["r3", "W2"], ["y3"], name="fc2"),
+             node("Squeeze", ["y3"], ["y"], name="sq_all")]        # every size-1 axis
+    data = model_bytes(nodes, [("x", [1, 3])], "y", {"W": W, "b": b, "W2": W2, **init},
+                       opset=opset)
+    net = same_as_ort(data, [1, 3])
+    assert net.n_outputs == 2
+
+
+def test_a_pytorch_view_flatten_reads_through_its_shape_arithmetic():
+    """``x.view(x.size(0), -1)`` exports as Shape, Gather, Unsqueeze, Concat, Reshape (with a
+    Cast on the way in some exporters): folded on constants, the Reshape reads as usual."""
+    W, b = w(5, 6), w(5)
+    nodes = [node("Shape", ["x"], ["shp"], name="shape"),
+             node("Gather", ["shp", "zero"], ["n"], name="gather", axis=0),
+             node("Unsqueeze", ["n", "ax0"], ["n1"], name="unsq"),
+             node("Concat", ["n1", "minus1"], ["target"], name="concat", axis=0),
+             node("Cast", ["target"], ["target64"], name="cast", to=7),
+             node("Reshape", ["x", "target64"], ["flat"], name="view"),
+             node("Gemm", ["flat", "W", "b"], ["h"], name="fc", transB=1),
+             node("Relu", ["h"], ["y"], name="relu")]
+    data = model_bytes(nodes, [("x", [1, 1, 2, 3])], "y",
+                       {"W": W, "b": b, "zero": np.array(0), "ax0": np.array([0]),
+                        "minus1": np.array([-1])})
+    same_as_ort(data, [1, 1, 2, 3])
+
+
+def test_transposes_of_the_running_tensor_keep_each_value_where_onnx_puts_it():
+    W1, W2 = w(4, 3), w(4, 2)
+    nodes = [node("Transpose", ["x"], ["xt"], name="t1", perm=[1, 0]),     # (3, 1)
+             node("MatMul", ["W1", "xt"], ["h"], name="left_mul"),            # (4, 1)
+             node("Transpose", ["h"], ["ht"], name="t2"),                     # (1, 4), default perm
+             node("Relu", ["ht"], ["r"], name="relu"),
+             node("Reshape", ["r", "s22"], ["r22"], name="square"),           # (2, 2)
+             node("Transpose", ["r22"], ["r22t"], name="t3"),                 # values reordered
+             node("Reshape", ["r22t", "s14"], ["r14"], name="row"),
+             node("MatMul", ["r14", "W2"], ["y"], name="fc2")]
+    data = model_bytes(nodes, [("x", [1, 3])], "y",
+                       {"W1": W1, "W2": W2, "s22": np.array([2, 2]), "s14": np.array([1, 4])})
+    same_as_ort(data, [1, 3])
+
+
+@pytest.mark.parametrize("opset, attrs, extra", [(10, {"ratio": 0.5}, []), (13, {}, []),
+                                                  (13, {}, ["ratio"])])
+def test_dropout_in_inference_is_the_identity(opset, attrs, extra):
+    W, b = w(3, 2), w(3)
+    nodes = [node("Gemm", ["x", "W", "b"], ["h"], name="fc", transB=1),
+             node("Dropout", ["h"] + extra, ["d"], name="drop", **attrs),
+             node("Relu", ["d"], ["y"], name="relu")]
+    data = model_bytes(nodes, [("x", [1, 2])], "y",
+                       {"W": W, "b": b, "ratio": np.array(0.3)}, opset=opset)
+    same_as_ort(data, [1, 2])
+
+
+@pytest.mark.parametrize("nodes, inits, pattern", [
+    ([node("Dropout", ["x", "ratio", "train"], ["y"], name="drop")],
+     {"ratio": np.array(0.5), "train": np.array(True)}, r"'drop' \(Dropout\).*training mode"),
+    ([node("Cast", ["x"], ["y"], name="to_double", to=11)], {},
+     r"'to_double' \(Cast\).*another type"),
+    ([node("Gather", ["x", "i"], ["y"], name="pick", axis=1)], {"i": np.array([0])},
+     r"'pick' \(Gather\).*depends on the input"),
+    ([node("Concat", ["x", "c"], ["y"], name="join", axis=1)], {"c": np.ones((1, 2))},
+     r"'join' \(Concat\).*depends on the input"),
+])
+def test_rearranging_ops_it_cannot_carry_exactly_are_refused_by_name(nodes, inits, pattern):
+    data = model_bytes(nodes, [("x", [1, 2])], "y", inits)
+    with pytest.raises(FormatError, match=pattern):
+        load_onnx(data)
+
+
+def test_a_cast_of_the_running_tensor_to_its_own_type_is_the_identity():
+    W, b = w(3, 2), w(3)
+    nodes = [node("Cast", ["x"], ["xc"], name="same", to=1),
+             node("Gemm", ["xc", "W", "b"], ["y"], name="fc", transB=1)]
+    same_as_ort(model_bytes(nodes, [("x", [1, 2])], "y", {"W": W, "b": b}), [1, 2])

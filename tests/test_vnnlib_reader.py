@@ -153,6 +153,93 @@ def test_bounds_that_are_not_floats_are_rounded_outwards(tmp_path):
     assert not case.unsafe_at([lo], [6.0]) and case.unsafe_at([0.5], [6.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_point_an_ulp_outside_decimal_bounds_moves_inside_by_an_ulp(tmp_path, dtype):
+    """0.05 and 0.1 are not floats: verify's box, rounded outwards, holds points just outside
+    the file's exact box. ``moved_inside`` steps each such coordinate to the nearest value of
+    the network's type inside, and leaves the others alone."""
+    from fractions import Fraction
+
+    p = _write(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
+               "(declare-const X_2 Real)\n(declare-const Y_0 Real)\n"
+               "(assert (>= X_0 0.1))\n(assert (<= X_0 0.3))\n(assert (>= X_1 0))\n"
+               "(assert (<= X_1 0.05))\n(assert (>= X_2 -1))\n(assert (<= X_2 1))\n"
+               "(assert (>= Y_0 5))\n")
+    [case] = read_vnnlib(p, 3, 1)
+    (lo0, _), (_, hi1), _ = case.x_specs
+    x = np.array([lo0, hi1, 0.5], dtype=dtype)
+    if Fraction(float(x[0])) >= Fraction(1, 10):       # float32's 0.1 is above 0.1: push it out
+        x[0] = np.nextafter(x[0], dtype(-1))
+    if Fraction(float(x[1])) <= Fraction(1, 20):
+        x[1] = np.nextafter(x[1], dtype(1))
+    assert not case.unsafe_at(x.tolist(), [6.0])
+    [z] = case.moved_inside(x, dtype)
+    assert z.dtype == dtype and case.unsafe_at(z.tolist(), [6.0])
+    assert Fraction(float(z[0])) >= Fraction(1, 10) and Fraction(float(z[1])) <= Fraction(1, 20)
+    assert z[0] == np.nextafter(x[0], dtype(1)) and z[1] == np.nextafter(x[1], dtype(-1))
+    assert z[2] == x[2]
+
+
+def test_the_cli_reports_a_counterexample_found_on_a_rounded_bound_from_inside(tmp_path):
+    """mnistfc's bounds are float32 pixels written with 16 digits, a hair above the float32
+    value: a float32 network's counterexample on such a bound lies just outside the file's
+    box. y = -x on [0.5029411911964417, 0.6], unsafe y >= -0.50295 (a slab at the lower
+    bound): still sat, at a point inside the file's exact box."""
+    from fractions import Fraction
+
+    lin = nn.Linear(1, 1)
+    with torch.no_grad():
+        lin.weight.fill_(-1.0)
+        lin.bias.zero_()
+    net = nn.Sequential(lin)
+    word, lines = answer(tmp_path, "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
+                         "(assert (>= X_0 0.5029411911964417))\n(assert (<= X_0 0.6))\n"
+                         "(assert (>= Y_0 -0.50295))\n", net)
+    assert word == "sat", lines
+    [x] = [float(line.split()[-1].rstrip(")")) for line in lines if "(X_0 " in line]
+    assert Fraction(x) >= Fraction("0.5029411911964417") and -np.float32(x) >= -0.50295
+
+
+def test_declare_fun_of_no_arguments_is_a_declare_const(tmp_path):
+    """VNN-COMP 2024's ACC and drones_1d_hovering declare ``(declare-fun X_0 () Real)``, SMT-LIB's
+    other spelling of a constant: the same property; a function with arguments is refused."""
+    const = HEAD2 + "(assert (>= Y_2 1.5))\n"
+    fun = const.replace("(declare-const X_0 Real)", "(declare-fun X_0 () Real)") \
+               .replace("(declare-const Y_2 Real)", "(declare-fun Y_2 () Real)")
+    assert "declare-fun" in fun
+    a = read_vnnlib(_write(tmp_path, "c.vnnlib", const), 2, 3)
+    b = read_vnnlib(_write(tmp_path, "f.vnnlib", fun), 2, 3)
+    assert [c.x_specs for c in a] == [c.x_specs for c in b] and len(a) == 1
+    assert str(a[0].prop) == str(b[0].prop) == "1.5 > y[2]"
+    assert answer(tmp_path, fun)[0] == "sat"              # y2 = x0 + x1 reaches 1.5
+    bad = fun.replace("(declare-fun X_0 () Real)", "(declare-fun X_0 (Real) Real)")
+    with pytest.raises(FormatError, match=r"line 1: expected \(declare-fun X_i \(\) Real\)"):
+        read_vnnlib(_write(tmp_path, "bad.vnnlib", bad), 2, 3)
+
+
+def test_gzipped_networks_and_properties_read_as_the_plain_files(tmp_path):
+    """VNN-COMP ships ``.onnx.gz`` and ``.vnnlib.gz`` since 2022: the CLI reads them as the
+    plain files, VNN-LIB 1.0 and 2.0 alike, and a damaged one is refused in one line."""
+    import gzip
+
+    from onnx import helper
+
+    from onnx_graphs import model_bytes
+
+    data = model_bytes([helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)],
+                       [("x", [1, 2])], "y", {"W": np.eye(2), "b": np.zeros(2)})
+    (tmp_path / "n.onnx.gz").write_bytes(gzip.compress(data))
+    v1 = HEAD2.replace("(declare-const Y_2 Real)\n", "") + "(assert (>= Y_0 0.5))\n"
+    v2 = ("(vnnlib-version <2.0>)\n(declare-network f\n  (declare-input X real [2])\n"
+          "  (declare-output Y real [2])\n)\n(assert (<= X[0] 1.0))\n(assert (>= X[0] -1.0))\n"
+          "(assert (<= X[1] 1.0))\n(assert (>= X[1] -1.0))\n(assert (>= Y[0] 0.5))\n")
+    for name, text in (("p1.vnnlib.gz", v1), ("p2.vnnlib.gz", v2)):
+        (tmp_path / name).write_bytes(gzip.compress(text.encode()))
+        assert cli.main([str(tmp_path / "n.onnx.gz"), str(tmp_path / name), "--timeout", "20"]) == 10
+    (tmp_path / "bad.onnx.gz").write_bytes(b"not gzip")
+    assert cli.main([str(tmp_path / "bad.onnx.gz"), str(tmp_path / "p1.vnnlib.gz")]) == 2
+
+
 @pytest.mark.parametrize("text, pattern", [
     ("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= X_0 1))\n"
      "(assert (>= Y_0 0))\n", r"X_0 has no lower bound"),

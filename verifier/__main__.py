@@ -1,7 +1,8 @@
 """``python -m verifier NET PROPERTY [--timeout S] [--threads N] [--result FILE]``: one VNN-COMP instance.
 
 NET is an ``.onnx`` or ``.nnet`` network, PROPERTY a ``.vnnlib`` file (VNN-LIB 1.0,
-or 2.0 when it starts with ``(vnnlib-version <2.0>)``). The last
+or 2.0 when it starts with ``(vnnlib-version <2.0>)``); either may be gzipped (``.onnx.gz``,
+``.vnnlib.gz``), as VNN-COMP ships them since 2022. The last
 line printed is the answer in VNN-COMP's words: ``unsat`` (the property holds:
 its unsafe region is unreachable), ``sat`` (violated; the lines before it give
 the counterexample as ``(X_i value)`` and ``(Y_j value)``), ``timeout`` or
@@ -19,16 +20,21 @@ read exactly, with the network's output at it. A file whose constraints can neve
 An ``.nnet`` file is read in its own normalised units, as VNN-COMP's ACAS Xu ONNX
 files are, so the same ``.vnnlib`` files apply to both.
 
+``--timeout`` counts from the start of the process, as VNN-COMP's limit does: the interpreter's
+start and the imports (two to five seconds, mostly PyTorch's) come out of it.
+
 ``--threads`` (default 1) is PyTorch's thread count for the run. On networks of ACAS Xu's size a
 second thread gains nothing, and when another process holds a core two threads wait on each other.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 EXIT = {"unsat": 0, "sat": 10, "unknown": 20, "timeout": 30}
@@ -38,8 +44,8 @@ def load_network(path: Path):
     """The network in ``path``; ``FormatError`` when it cannot be read, whatever the reason."""
     from verifier import formats
 
-    if path.suffix not in (".nnet", ".onnx"):
-        raise formats.FormatError(f"{path.name}: expected an .onnx or .nnet network")
+    if path.suffix not in (".nnet", ".onnx") and not path.name.endswith(".onnx.gz"):
+        raise formats.FormatError(f"{path.name}: expected an .onnx (or .onnx.gz) or .nnet network")
     try:
         return formats.load_nnet(path).net if path.suffix == ".nnet" else formats.load_onnx(path)
     except formats.FormatError:
@@ -55,6 +61,22 @@ def widths(net) -> tuple[int, int]:
         return int(net.n_inputs), int(net.n_outputs)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     return linears[0].in_features, linears[-1].out_features
+
+
+def exact_counterexample(net, case, cex: torch.Tensor):
+    """``(x, y)``, flat tensors, of a point where the property file's constraints, read exactly,
+    hold at the input and at the network's output; ``(None, None)`` when neither ``cex`` nor a
+    point an ulp or so away (``Case.moved_inside``: verify's box rounds the file's bounds
+    outwards) is one."""
+    dtype = next(net.parameters()).dtype
+    candidates = [cex.flatten()] + [torch.from_numpy(z).to(dtype) for z in case.moved_inside(
+        cex.detach().cpu().double().numpy(), np.float32 if dtype == torch.float32 else np.float64)]
+    for x in candidates:
+        with torch.no_grad():
+            y = net(x.reshape(cex.shape).to(cex.device, dtype)).flatten()
+        if case.unsafe_at(x.double().tolist(), y.double().tolist()):
+            return x, y
+    return None, None
 
 
 def run(net_path: Path, prop_path: Path, timeout: float) -> tuple[str, list]:
@@ -85,10 +107,8 @@ def run_instance(net, prop_path: Path, timeout: float) -> tuple[str, list]:
         result = verify(net, case.x_specs, case.prop, cexs, timeout=share, progress=False)
         lines.append(f"case {k + 1}/{len(cases)}: {result.verdict()}")
         if result == "fail":
-            x = cexs[0].flatten()
-            with torch.no_grad():
-                y = net(cexs[0]).flatten()
-            if not case.unsafe_at(x.double().tolist(), y.double().tolist()):
+            x, y = exact_counterexample(net, case, cexs[0])
+            if x is None:
                 lines.append(f"case {k + 1}/{len(cases)}: the counterexample does not meet the "
                              "file's constraints exactly (it lies on a bound the box rounds "
                              "outwards, or on a strict one); not reported")
@@ -104,7 +124,20 @@ def run_instance(net, prop_path: Path, timeout: float) -> tuple[str, list]:
     return answer, lines
 
 
-def main(argv=None) -> int:
+def process_age() -> float:
+    """Seconds since this process started (Linux's ``/proc``; 0 where it cannot be read), so
+    that ``--timeout`` counts the interpreter's start and the imports too."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def main(argv=None, spent: float = 0.0) -> int:
+    """The command line; ``spent``: seconds of the budget already gone (the command itself
+    passes its process's age, see ``process_age``)."""
     parser = argparse.ArgumentParser(prog="python -m verifier", description=__doc__.split("\n")[0])
     parser.add_argument("network", type=Path, help=".onnx or .nnet file")
     parser.add_argument("property", type=Path, help=".vnnlib file")
@@ -127,7 +160,7 @@ def main(argv=None) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        answer, lines = run(args.network, args.property, args.timeout)
+        answer, lines = run(args.network, args.property, args.timeout - spent)
     except (FormatError, ValueError, TypeError) as e:   # a refused file or network: one line
         print("error: " + " ".join(str(e).split()))
         return 2
@@ -143,4 +176,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # the budget counts from the process's start, as VNN-COMP's does: imports included
+    sys.exit(main(spent=process_age()))

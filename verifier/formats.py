@@ -26,10 +26,12 @@ where that is the 1.x line.
 """
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import re
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,9 +144,18 @@ VNNLIB2_HOME = Path(sys.prefix) / "vnnlib2"   # where make setup puts the 1.x li
 VNNLIB2_INSTALL = f'pip install --no-deps --target "{VNNLIB2_HOME}" vnnlib==1.0.2'
 
 
+def _text(path: Path, errors: str = "strict") -> str:
+    """The file's text; a ``.gz`` file (VNN-COMP ships its properties gzipped since 2022) is
+    decompressed first."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", errors=errors) as f:
+            return f.read()
+    return path.read_text(errors=errors)
+
+
 def vnnlib_version(path) -> str:
     """``"2.0"`` for a file that declares ``(vnnlib-version <2.0>)``, else ``"1.0"``."""
-    text = Path(path).read_text(errors="replace")
+    text = _text(Path(path), errors="replace")
     text = re.sub(r";[^\n]*", "", text)                  # comments
     m = re.match(r"\s*\(\s*vnnlib-version\s*<\s*([0-9.]+)\s*>\s*\)", text)
     return m.group(1) if m else "1.0"
@@ -205,8 +216,12 @@ def _query_v2(path, n_in: int, n_out: int):
     """A VNN-LIB 2.0 file parsed by the vnnlib 1.x package: one network, of the right sizes."""
     v2 = _vnnlib2()
     name = Path(path).name
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="vnnlib-") as tmp:
         warnings.simplefilter("ignore")
+        if Path(path).suffix == ".gz":     # the 2.0 parser reads files: give it the text
+            plain = Path(tmp) / Path(path).stem
+            plain.write_text(_text(Path(path)))
+            path = plain
         try:
             query = _sealed(v2.parse_query_file, str(path))
         except Exception as e:
@@ -249,7 +264,7 @@ def read_vnnlib(path, n_in: int, n_out: int) -> list[vnnlib_reader.Case]:
         formula = vnnlib_reader.from_query_v2(_query_v2(path, n_in, n_out), path.name)
     elif version == "1.0":
         try:
-            text = path.read_text()
+            text = _text(path)
         except UnicodeDecodeError as e:
             raise FormatError(f"{path.name}: not a text file ({e.reason} at byte "
                               f"{e.start})") from None

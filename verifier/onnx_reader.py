@@ -28,7 +28,11 @@ that needs a larger one is refused.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div (one operand a constant; a constant
 divided by the network's values is not linear), Relu, Flatten, Reshape, Identity,
-Constant. A node that combines two tensors that both depend on the input (a
+Constant; Squeeze, Unsqueeze and Transpose (the values rearranged, exactly); Dropout
+(inference's identity; training mode is refused); Cast of the network's values to their
+own type (to another, whose rounding the layers would not carry, refused); and, on
+constants only, the shape arithmetic exporters write (``x.view(x.size(0), -1)``): Shape,
+Gather, Concat, Cast. A node that combines two tensors that both depend on the input (a
 residual Add, a Concat) and every other operator is refused with a ``FormatError``
 naming the file, the node and its operator; so is every other problem the file
 has, including a file that is not ONNX at all.
@@ -41,6 +45,9 @@ the graph takes and returns (a batch dimension counts as one).
 """
 from __future__ import annotations
 
+import gzip
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +55,18 @@ import torch
 from torch import nn
 
 SUPPORTED = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Flatten", "Reshape",
-             "Identity", "Constant")
+             "Identity", "Constant", "Squeeze", "Unsqueeze", "Transpose", "Shape", "Gather",
+             "Concat", "Cast", "Dropout")
 
 #: The attributes each operator may carry (anything else is refused, never ignored:
 #: opset 6's ``broadcast``/``axis`` on Add, for example, change what it computes).
 _ATTRS = {"Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add": set(),
           "Sub": set(), "Mul": set(), "Div": set(), "Relu": set(), "Flatten": {"axis"},
           "Reshape": {"allowzero", "shape"}, "Identity": set(),
-          "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"}}
+          "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"},
+          "Squeeze": {"axes"}, "Unsqueeze": {"axes"}, "Transpose": {"perm"},
+          "Shape": {"start", "end"}, "Gather": {"axis"}, "Concat": {"axis"}, "Cast": {"to"},
+          "Dropout": {"ratio", "is_test", "seed"}}
 
 _FLOAT_TYPES = {1, 10, 11, 16}      # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
@@ -302,10 +313,8 @@ def _transpose(v):
 # -- the operators -------------------------------------------------------------------------
 
 def _op_constant(bld, node, ins, attrs):
-    from onnx import numpy_helper
-
     if "value" in attrs:
-        return numpy_helper.to_array(attrs["value"])
+        return _array(attrs["value"])
     if "value_float" in attrs or "value_floats" in attrs:
         return np.asarray(attrs.get("value_float", attrs.get("value_floats")), np.float32)
     if "value_int" in attrs or "value_ints" in attrs:
@@ -421,6 +430,128 @@ def _op_gemm(bld, node, ins, attrs):
     return _elementwise(bld, "Add", y, c)
 
 
+def _axes(ins, attrs, what: str) -> list | None:
+    """Squeeze's and Unsqueeze's axes: an attribute up to opset 12, a constant input since."""
+    if "axes" in attrs:
+        _arity(ins, 1)
+        return [int(a) for a in attrs["axes"]]
+    if len(ins) == 1:
+        return None
+    _arity(ins, 2)
+    if isinstance(ins[1], _Var) or ins[1].dtype.kind not in "iu":
+        raise _Refusal(f"its axes must be a constant integer tensor ({what})")
+    return [int(a) for a in np.ravel(ins[1])]
+
+
+def _op_squeeze(bld, node, ins, attrs):
+    shape = _shape(ins[0])
+    axes = _axes(ins, attrs, "Squeeze")
+    r = len(shape)
+    if axes is None:
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    axes = [a + r if a < 0 else a for a in axes]
+    if any(not 0 <= a < r or shape[a] != 1 for a in axes):
+        raise _Refusal(f"cannot squeeze axes {axes} of shape {list(shape)}")
+    return _reshape(ins[0], tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def _op_unsqueeze(bld, node, ins, attrs):
+    shape = _shape(ins[0])
+    axes = _axes(ins, attrs, "Unsqueeze")
+    if axes is None:
+        raise _Refusal("has no axes")
+    r = len(shape) + len(axes)
+    axes = sorted(a + r if a < 0 else a for a in axes)
+    if len(set(axes)) != len(axes) or any(not 0 <= a < r for a in axes):
+        raise _Refusal(f"cannot insert axes {axes} into shape {list(shape)}")
+    new, rest = [], iter(shape)
+    for i in range(r):
+        new.append(1 if i in axes else next(rest))
+    return _reshape(ins[0], tuple(new))
+
+
+def _op_transpose(bld, node, ins, attrs):
+    _arity(ins, 1)
+    x, r = ins[0], len(_shape(ins[0]))
+    perm = [int(p) for p in attrs.get("perm", range(r - 1, -1, -1))]
+    if sorted(perm) != list(range(r)):
+        raise _Refusal(f"perm {perm} is not a permutation of the {r} axes")
+    if not isinstance(x, _Var):
+        return np.transpose(x, perm)
+    c = np.transpose(x.c, perm)
+    moved = [p for p in perm if x.shape[p] != 1]
+    if x.A is None and moved == sorted(moved):     # the values keep their order: a reshape
+        return _Var(None, c, x.gen)
+    return _Var(np.transpose(x.dense(), [0] + [p + 1 for p in perm]), c, x.gen)
+
+
+def _op_shape(bld, node, ins, attrs):
+    _arity(ins, 1)
+    shape = np.asarray(_shape(ins[0]), dtype=np.int64)    # an open batch dimension reads 1
+    r = len(shape)
+    start, end = int(attrs.get("start", 0)), int(attrs.get("end", r))
+    return shape[slice(max(start + r, 0) if start < 0 else start,
+                       max(end + r, 0) if end < 0 else end)]
+
+
+def _constants(ins, what: str) -> list:
+    if any(isinstance(v, _Var) for v in ins):
+        raise _Refusal(f"{what} a tensor that depends on the input; this reader takes it only "
+                       "on constants (shape arithmetic)")
+    return ins
+
+
+def _op_gather(bld, node, ins, attrs):
+    _arity(ins, 2)
+    data, idx = _constants(ins, "selects values of")
+    if idx.dtype.kind not in "iu":
+        raise _Refusal("its indices are not integers")
+    axis = int(attrs.get("axis", 0))
+    n = data.shape[axis]
+    if np.any((idx < -n) | (idx >= n)):
+        raise _Refusal(f"an index is outside [-{n}, {n - 1}]")
+    return np.take(data, np.where(idx < 0, idx + n, idx), axis=axis)
+
+
+def _op_concat(bld, node, ins, attrs):
+    parts = _constants(ins, "joins")
+    try:
+        return np.concatenate(parts, axis=int(attrs["axis"]))
+    except (KeyError, ValueError) as e:
+        raise _Refusal(f"cannot join shapes {[list(p.shape) for p in parts]} ({e})") from None
+
+
+#: Cast's target types this reader computes with (ONNX TensorProto codes)
+_CAST = {1: np.float32, 11: np.float64, 6: np.int32, 7: np.int64}
+
+
+def _op_cast(bld, node, ins, attrs):
+    _arity(ins, 1)
+    to = int(attrs.get("to", 0))
+    if isinstance(ins[0], _Var):
+        if _CAST.get(to) is not bld.dtype.type:
+            raise _Refusal("casts the network's values to another type, whose rounding the "
+                           "layers would not carry")
+        return ins[0]
+    if to not in _CAST:
+        raise _Refusal(f"casts to the ONNX type {to}; this reader folds casts to float32, "
+                       "float64, int32 and int64")
+    return ins[0].astype(_CAST[to])
+
+
+def _op_dropout(bld, node, ins, attrs):
+    """Inference's Dropout is the identity; a graph that asks for training mode is refused."""
+    if not 1 <= len(ins) <= 3:
+        raise _Refusal(f"expected 1 to 3 inputs; got {len(ins)}")
+    if "is_test" in attrs and not attrs["is_test"]:
+        raise _Refusal("runs in training mode (is_test = 0), which drops values at random")
+    if len(ins) == 3:
+        mode = ins[2]
+        if isinstance(mode, _Var) or np.any(mode):
+            raise _Refusal("runs in training mode, which drops values at random")
+    return ins[0]
+
+
 def _arity(ins, n):
     if len(ins) != n:
         raise _Refusal(f"expected {n} inputs; got {len(ins)}")
@@ -428,7 +559,10 @@ def _arity(ins, n):
 
 _HANDLERS = {"Gemm": _op_gemm, "MatMul": _op_matmul, "Add": _op_binary, "Sub": _op_binary,
              "Mul": _op_binary, "Div": _op_binary, "Relu": _op_relu, "Flatten": _op_flatten,
-             "Reshape": _op_reshape, "Identity": _op_identity, "Constant": _op_constant}
+             "Reshape": _op_reshape, "Identity": _op_identity, "Constant": _op_constant,
+             "Squeeze": _op_squeeze, "Unsqueeze": _op_unsqueeze, "Transpose": _op_transpose,
+             "Shape": _op_shape, "Gather": _op_gather, "Concat": _op_concat, "Cast": _op_cast,
+             "Dropout": _op_dropout}
 
 
 # -- the graph -----------------------------------------------------------------------------
@@ -438,25 +572,99 @@ def _label(node, index: int) -> str:
     return f"node {name} ({node.op_type})"
 
 
-def _open(source, FormatError):
-    """(model, name for messages)."""
-    import onnx
+def _proto():
+    """onnx's generated protobuf classes, ``onnx.onnx_ml_pb2``, without the rest of the package.
 
-    if isinstance(source, onnx.ModelProto):
+    ``import onnx`` also loads ``ml_dtypes`` (a second or more of every ``python -m verifier``
+    start on this machine), and the reader needs only the message classes. The module is put
+    in ``sys.modules`` under its own name, so a later ``import onnx`` reuses it: one set of
+    classes, one entry in protobuf's descriptor pool.
+    """
+    name = "onnx.onnx_ml_pb2"
+    if name not in sys.modules:
+        spec = importlib.util.find_spec("onnx")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("the onnx package is not installed (pip install onnx)")
+        where = Path(list(spec.submodule_search_locations)[0]) / "onnx_ml_pb2.py"
+        module_spec = importlib.util.spec_from_file_location(name, where)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def _tensors(model):
+    """The tensors the reader may decode: initializers and Constant nodes' ``value``."""
+    g = model.graph
+    return list(g.initializer) + [a.t for n in g.node if n.op_type == "Constant"
+                                  for a in n.attribute if a.name == "value"]
+
+
+def _open(source, FormatError):
+    """(model, name for messages). Parsed with ``_proto()`` alone; onnx's own loader is used
+    only for a model that keeps tensors in external files, which it knows how to find."""
+    pb = _proto()
+    if isinstance(source, pb.ModelProto):
         return source, "<ONNX model>"
     if isinstance(source, (bytes, bytearray, memoryview)):
-        name, read = "<ONNX bytes>", lambda: onnx.load_from_string(bytes(source))
+        name, read = "<ONNX bytes>", lambda: bytes(source)
+    elif Path(source).suffix == ".gz":     # VNN-COMP ships its networks gzipped since 2022
+        name, read = Path(source).name, lambda: gzip.decompress(Path(source).read_bytes())
     else:
-        name, read = Path(source).name, lambda: onnx.load(str(source))
+        name, read = Path(source).name, lambda: Path(source).read_bytes()
     try:
-        model = read()
+        model = pb.ModelProto()
+        model.ParseFromString(read())
+        if isinstance(source, (str, Path)) and Path(source).suffix != ".gz" and any(
+                t.data_location == pb.TensorProto.EXTERNAL for t in _tensors(model)):
+            import onnx
+
+            model = onnx.load(str(source))
     except OSError as e:
         raise FormatError(f"{name}: cannot read the file ({e.strerror or e})") from None
     except Exception as e:
         raise FormatError(f"{name}: not an ONNX model ({type(e).__name__}: {e})") from None
-    if not isinstance(model, onnx.ModelProto) or not model.HasField("graph"):
+    if not model.HasField("graph"):
         raise FormatError(f"{name}: not an ONNX model (no graph)")
     return model, name
+
+
+#: numpy's type for the TensorProto data types ``_array`` decodes itself, with the field
+#: that holds them when ``raw_data`` is empty
+_DECODED = {1: ("<f4", "float_data"), 11: ("<f8", "double_data"), 7: ("<i8", "int64_data"),
+            6: ("<i4", "int32_data")}
+
+
+def _array(t) -> np.ndarray:
+    """A TensorProto's values, as ``onnx.numpy_helper.to_array`` gives them: decoded here for
+    float32, float64, int64 and int32 stored in the file; by onnx for everything else."""
+    if t.data_type in _DECODED and t.data_location == 0 and not t.HasField("segment"):
+        dtype, field = _DECODED[t.data_type]
+        shape = tuple(int(d) for d in t.dims)
+        if t.raw_data:
+            values = np.frombuffer(t.raw_data, dtype=dtype)
+        else:
+            values = np.asarray(getattr(t, field), dtype=dtype)
+        return values.astype(np.dtype(dtype).newbyteorder("="), copy=True).reshape(shape)
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(t)
+
+
+def _attribute(a):
+    """An AttributeProto's value, as ``onnx.helper.get_attribute_value`` gives it, for the
+    kinds the operators here take (float, int, string, tensor and their lists)."""
+    kind = {1: "f", 2: "i", 3: "s", 4: "t", 6: "floats", 7: "ints", 8: "strings"}.get(a.type)
+    if kind is None:
+        from onnx import helper
+
+        return helper.get_attribute_value(a)
+    value = getattr(a, kind)
+    return list(value) if kind in ("floats", "ints", "strings") else value
 
 
 def _input_shape(inp, where: str, FormatError) -> tuple:
@@ -486,14 +694,12 @@ def _input_shape(inp, where: str, FormatError) -> tuple:
 
 def read(source) -> nn.Sequential:
     """The network an ONNX file (a path, its bytes, or an ``onnx.ModelProto``) holds."""
-    from onnx import helper, numpy_helper
-
     from verifier.formats import FormatError
 
     model, name = _open(source, FormatError)
     g = model.graph
     try:
-        consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        consts = {t.name: _array(t) for t in g.initializer}
     except Exception as e:
         raise FormatError(f"{name}: an initializer cannot be read ({type(e).__name__}: "
                           f"{e})") from None
@@ -587,7 +793,7 @@ def read(source) -> nn.Sequential:
         if any(not s for s in node.input):
             raise FormatError(f"{where}: an optional input left empty is not supported")
         try:
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            attrs = {a.name: _attribute(a) for a in node.attribute}
             values[node.output[0]] = _HANDLERS[op](bld, node, ins, attrs)
         except _Refusal as e:
             raise FormatError(f"{where}: {e}") from None

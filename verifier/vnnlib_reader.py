@@ -240,6 +240,14 @@ class _Reader:
         if not isinstance(node, _List) or not node.items or not isinstance(node.items[0], _Sym):
             raise self.err(node.line, "expected (declare-const ...) or (assert ...)")
         head, args = node.items[0].text, node.items[1:]
+        if head == "declare-fun":
+            # SMT-LIB's other spelling of a constant, (declare-fun X_0 () Real), which some
+            # VNN-COMP benchmarks use (2024's ACC and drones_1d_hovering): a function of no
+            # arguments is the same declaration
+            if len(args) != 3 or not isinstance(args[1], _List) or args[1].items:
+                raise self.err(node.line, "expected (declare-fun X_i () Real): a VNN-LIB "
+                               "variable is a function of no arguments")
+            head, args = "declare-const", [args[0], args[2]]
         if head == "declare-const":
             if len(args) != 2 or not all(isinstance(a, _Sym) for a in args):
                 raise self.err(node.line, "expected (declare-const X_i Real) or "
@@ -261,7 +269,7 @@ class _Reader:
                 raise self.err(node.line, f"assert takes one formula; got {len(args)}")
             return [self.formula(args[0])]
         raise self.err(node.line, f"({head} ...) is not part of VNN-LIB 1.0; expected "
-                       "declare-const or assert")
+                       "declare-const (or declare-fun) or assert")
 
     def formula(self, node):
         if isinstance(node, _Sym):
@@ -464,6 +472,33 @@ class Case:
         if not all(np.isfinite(list(point.values()))):
             return False
         return any(all(a.holds(point) for a in ins + outs) for ins, outs in self.terms)
+
+    def moved_inside(self, x, dtype=np.float32) -> list:
+        """Points of ``dtype`` near ``x`` that meet the input bounds of a term, read exactly: one
+        per term that a few steps of one ulp reach.
+
+        ``x_specs`` covers the file's box with floats rounded outwards (sound for a proof), so a
+        counterexample found in it may lie up to an ulp outside the exact box (0.05 is not a
+        float). Each coordinate outside one of the term's bounds steps to the next value of
+        ``dtype`` towards it, at most ``steps`` times. The network must be evaluated again at
+        the points returned: they are candidates, not counterexamples."""
+        steps, real = 8, np.dtype(dtype).type
+        points = []
+        for ins, _ in self.terms:
+            z = np.array(np.ravel(x), dtype=dtype)
+            for a in ins:
+                if len(a.lin.coef) != 1:
+                    continue
+                ((_, i), c), = a.lin.coef.items()
+                towards = real(-np.inf if c > 0 else np.inf)  # c > 0: an upper bound on x_i
+                for _ in range(steps):
+                    if a.holds({("X", i): float(z[i])}):
+                        break
+                    z[i] = np.nextafter(z[i], towards)
+            point = {("X", i): float(v) for i, v in enumerate(z)}
+            if all(a.holds(point) for a in ins):
+                points.append(z)
+        return points
 
 
 def _safe_atom(a: Cmp) -> OutAtom:
