@@ -248,7 +248,6 @@ def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
     there is unsafe; else why not. The property is read by the ``vnnlib`` package (the
     reference reader, not the kit's), the network evaluated in its own input type."""
     import numpy as np
-    import onnxruntime
     from vnnlib.compat import read_vnnlib_simple
 
     if not cex:
