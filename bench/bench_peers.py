@@ -5,8 +5,9 @@ same instances through each peer and prints the two tables side by side;
 ``python -m bench peers`` runs the peers alone (``ACAS_PEERS=marabou``, ``neuralsat``
 or ``nnenum``: some of them; two such runs at once, one core each, finish sooner).
 ``ACAS_TIMEOUT`` (default 60), ``ACAS_INSTANCES``, ``ACAS_NETS``, ``ACAS_PROPS`` and
-``ACAS_DIR`` choose the instances as for the kit's bench; the peers get the VNN-COMP files that ``bench/acasxu_files.py``
-writes from the same networks and properties (into ``bench/.acasxu-vnncomp/<peer>/``).
+``ACAS_DIR`` choose the instances as for the kit's bench; the peers get the VNN-COMP files that
+``bench/acasxu_files.py`` writes from the same networks and properties (into
+``bench/.acasxu-vnncomp/<peer>/``).
 
 The peers live in their own environment, never the kit's (their pins clash
 with d2l's). Set up once, on Python 3.11::
