@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  speed-up vs autograde+feedback: {peer_total / cold:4.2f}x cold, {peer_total / warm:4.2f}x warm")
     n = args.submissions
     print(f"  per submission: nbgrader {peer_grade / n:.2f} s (sequential), "
-          f"autograde grade {warm * args.workers / n:.2f} s of a worker (warm), of which run {one_run:.2f} s and check {one_check:.2f} s "
+          f"autograde grade {warm * args.workers / n:.2f} s of a worker (warm), "
+          f"of which run {one_run:.2f} s and check {one_check:.2f} s "
           f"(check = {100 * one_check / max(one_run, 1e-9):.0f}% of the run)")
 
 
