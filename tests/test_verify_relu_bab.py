@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from milp_oracle import output_range
 from verifier import property as property_mod, relu_bab
-from verifier import verify
+from verifier import verify, verify_robustness
 from verifier.engine import _setup
 from verify_nets import mlp
 
@@ -172,3 +172,31 @@ def test_a_relu_search_pass_is_never_contradicted_by_the_exact_maximum(seed, n, 
         assert t >= mx, (t, mx, r.message)
     if r.status == "fail":
         assert t < mx, (t, mx, r.message)
+
+
+def test_the_image_attack_stays_in_the_box_and_finds_a_runner_up():
+    """The targeted attack of image boxes (random restarts per class, the closest
+    classes first) returns only points of the box, and on a ball wide enough to
+    change the class it finds an input that the real network classifies otherwise."""
+    from verifier import attack, network as network_mod
+    from verifier.property import Property, robustness
+
+    net = mlp([100, 32, 10], seed=3)
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.rand(100, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        label = int(net(x0.float().unsqueeze(0)).argmax())
+    lb, ub = (x0 - 0.5).clamp(min=0), (x0 + 0.5).clamp(max=1)
+    network = network_mod.cached(net)
+    prop = Property(robustness(label, 10, False), network)
+    box = attack.Box(lb, ub, torch.float32, torch.device("cpu"))
+    pts = attack.image_attack(network, prop, box, torch.Generator().manual_seed(0), [0],
+                              restarts=4, steps=20)
+    assert box.contains(pts).all()
+    cexs = attack.confirm(net, prop, box, pts, (1, 100))
+    assert cexs
+    with torch.no_grad():
+        assert int(net(cexs[0]).argmax()) != label
+    r = verify_robustness(net, list(zip(lb.tolist(), ub.tolist())), label, timeout=20,
+                          progress=False)
+    assert r == "fail", r.message
