@@ -191,6 +191,7 @@ class Search:
                             [torch.zeros(1, w, dtype=torch.int8, device=self.dev)
                              for w in widths], alpha, [torch.zeros_like(a) for a in alpha])
         self.boxes, self.rounds, self.proved = 1, 0, 0.0
+        self.batch = self._batch()
         self.rigorous = True
         self.split_layer = torch.zeros(0, dtype=torch.long, device=self.dev)
 
@@ -212,6 +213,7 @@ class Search:
                 return self._unknown("time budget used up")
             if len(self.open) > max_domains:
                 return self._unknown(f"more than {max_domains} open subproblems")
+            t_round = time.monotonic()
             picked, rest, picked_scores, rest_scores = self._select(scores)
             children = self._split(picked, picked_scores)
             if children is None:        # no unstable ReLU left where the bound fails
@@ -235,6 +237,7 @@ class Search:
             scores = torch.cat([s for s in (rest_scores, kept_scores) if s is not None]) \
                 if len(self.open) else None
             self.rounds += 1
+            self._resize(time.monotonic() - t_round, len(picked))
             if len(self.open) and self.rounds % settings.RELU_ATTACK_EVERY == 0:
                 cex = self._attack()
                 if cex:
@@ -247,13 +250,22 @@ class Search:
     def _select(self, scores):
         """The ``RELU_BATCH`` domains with the lowest certified slack, and the rest."""
         n = len(self.open)
-        take = min(n, self._batch())
+        take = min(n, self.batch)
         worst = self.open.cert.amin(1)
         sel = torch.topk(-worst, take).indices
         keep = torch.ones(n, dtype=torch.bool, device=self.dev)
         keep[sel] = False
         rest = keep.nonzero().flatten()
         return (self.open.take(sel), self.open.take(rest), scores[sel], scores[rest])
+
+    def _resize(self, spent: float, take: int) -> None:
+        """Keep the next round within ``MAX_ROUND`` seconds and half of what the budget
+        has left (a round that ends past the deadline breaks the timeout); grow it
+        back towards ``_batch`` while rounds are quick."""
+        per = spent / max(1, take)
+        left = self.ctx.deadline - time.monotonic()
+        fits = int(min(settings.MAX_ROUND, 0.5 * left) / max(per, 1e-9))
+        self.batch = max(1, min(self._batch(), 2 * self.batch, fits))
 
     def _batch(self) -> int:
         """Domains per round: ``RELU_BATCH``, fewer where their backward pass would
