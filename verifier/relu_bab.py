@@ -8,21 +8,27 @@ neurons, z_i >= 0 (active: ReLU(z_i) = z_i) or z_i <= 0 (inactive: 0). The two
 children of a split together cover their parent, so proving every leaf proves
 the box.
 
-How a domain is bounded (beta-CROWN, with the intermediate bounds held fixed):
+How a domain is bounded (beta-CROWN's idea, in two passes):
 
-* the pre-activation bounds of every ReLU come from the whole box (CROWN and
+* the pre-activation bounds of every ReLU start from the whole box (CROWN and
   alpha-CROWN through auto-LiRPA, ``verifier.bounds``) and hold on every domain;
   a split clamps the split neuron's bounds to [max(l, 0), u] or [l, min(u, 0)],
   which holds on the child because the child only has the points where the sign
   is right;
-* one linear backward pass from the property's rows (``_backward``), with the
-  lower line of each unstable ReLU at a slope alpha in [0, 1] (alpha-CROWN) and
-  a multiplier beta >= 0 per split neuron: on a domain ``s z >= 0`` (s = +1 or
-  -1), so ``f >= f - beta s z`` and any lower bound of the right-hand side over
-  the box is one of ``f`` on the domain. Any alpha in [0, 1] and beta >= 0 give
-  a sound bound; a few steps of Adam choose good ones;
-* the bound is in float64, and becomes a proof through ``Property.certify`` with
-  the same rounding margins as every other proof of the kit.
+* after a split, CROWN re-bounds every layer after it from those clamped bounds
+  (``_refine``: auto-LiRPA's reference bounds, intersected layer by layer, the
+  first layer pinned), so the split tightens everything downstream;
+* then one linear backward pass from the property's rows (``_backward``), with
+  the lower line of each unstable ReLU at a slope alpha in [0, 1] (alpha-CROWN)
+  and a multiplier beta >= 0 per split neuron: on a domain ``s z >= 0`` (s = +1
+  or -1), so ``f >= f - beta s z`` and any lower bound of the right-hand side
+  over the box is one of ``f`` on the domain. Any alpha in [0, 1] and beta >= 0
+  give a sound bound; ``settings.BETA_STEPS`` steps of Adam, started from the
+  parent's alpha and beta, choose good ones, and only the constraints a domain
+  still has open are bounded;
+* every bound is in float64 and becomes a proof through ``Property.certify``, with
+  the same rounding margins as every other proof of the kit; a child keeps the
+  better of its own slack and its parent's (its points are its parent's).
 
 A domain whose clamped bounds cross (some l > u, beyond float64 rounding) is
 empty: no input of the box reaches those signs, and it needs no proof.
@@ -368,7 +374,7 @@ class Search:
     def _bound(self, doms: Domains, steps: int | None = None):
         """Certified slacks ``(cert, rcert)`` (B, len(active)) of each domain after
         ``steps`` (``BETA_STEPS``) steps of Adam on the slopes and split multipliers,
-        starting from the parent's (the best step kept; the domains' ``alpha``,
+        starting from the parent's (the best step kept, pair by pair; the domains' ``alpha``,
         ``beta`` are set to it), the branching weights per ReLU (``_weights``), and
         any counterexample met at the bounds' minimisers.
 
