@@ -103,10 +103,10 @@ def test_every_split_covers_its_parent(seed):
 
 @pytest.fixture(scope="module")
 def oracle_runs():
-    """Six wide-input nets (20 to 40 inputs, two hidden layers), each with a bound
+    """Four wide-input nets (20 to 40 inputs, two hidden layers), each with a bound
     just above its exact maximum and one just below: (expect, result, cexs, net, t)."""
     rows = []
-    for k in range(6):
+    for k in range(4):
         sizes = [[20, 16, 16, 1], [32, 12, 12, 1], [40, 10, 10, 1]][k % 3]
         net = mlp(sizes, seed=200 + k, scale=2.0)
         lb, ub = _box(sizes[0], k, half=0.3)
@@ -114,7 +114,7 @@ def oracle_runs():
         d = 0.01 * (mx - mn) + 1e-5
         for expect, t in (("pass", mx + d), ("fail", mx - d)):
             cexs = []
-            r = verify(net, list(zip(lb, ub)), [(-math.inf, t)], cexs, timeout=20,
+            r = verify(net, list(zip(lb, ub)), [(-math.inf, t)], cexs, timeout=15,
                        progress=False)
             rows.append((expect, r, cexs, net, t))
     return rows
@@ -134,7 +134,7 @@ def test_the_relu_search_decides_the_wide_oracle_cases(oracle_runs):
     """Most of them are decided (a loaded machine may leave a few open), and the
     proofs that needed a search used ReLU splits, not input splits."""
     decided = [r for expect, r, *_ in oracle_runs if r.status == expect]
-    assert len(decided) >= 7, [r.message for _, r, *_ in oracle_runs]
+    assert len(decided) >= 5, [r.message for _, r, *_ in oracle_runs]
     for r in decided:
         if r == "pass" and "BaB" in r.method:
             assert "ReLU BaB" in r.method, r.method
@@ -145,11 +145,10 @@ def test_the_search_is_chosen_by_the_number_of_free_inputs():
     wide = mlp([24, 16, 16, 1], seed=7, scale=2.0)
     lb, ub = _box(24, 7, half=0.3)
     ((_, _, mx, _),) = output_range(wide, lb, ub)
-    r = verify(wide, list(zip(lb, ub)), [(-math.inf, mx + 0.01 * abs(mx) + 1e-3)], timeout=30,
+    r = verify(wide, list(zip(lb, ub)), [(-math.inf, mx + 0.01 * abs(mx) + 1e-3)], timeout=10,
                progress=False)
-    assert r == "pass"
-    if "BaB" in r.method:
-        assert "ReLU BaB" in r.method, r.method
+    assert r.status != "fail", r.message
+    assert "ReLU BaB" in r.method, r.method
     narrow = mlp([2, 16, 16, 1], seed=0)
     ((_, _, top, _),) = output_range(narrow, [-1, -1], [1, 1])
     r = verify(narrow, [(-1.0, 1.0)] * 2, [(-math.inf, top + 0.01)], timeout=30, progress=False)
