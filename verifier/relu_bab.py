@@ -423,8 +423,8 @@ class Search:
                 keep_a = [torch.where(b3, x.detach().float(), y) for x, y in zip(alpha, keep_a)]
                 keep_b = [torch.where(b3, x.detach().float(), y) for x, y in zip(beta, keep_b)]
             A_last = A.detach()
-            if step == steps or bool((best > 0).all()):
-                break
+            if step == steps or bool((best > 0).all()) or time.monotonic() > self.ctx.deadline:
+                break       # the best step so far is as sound as any
             loss = -cert.clamp(max=1e-3).nan_to_num(0.0).sum()
             opt.zero_grad()
             loss.backward()
