@@ -203,7 +203,12 @@ class Search:
 
     # -- one round ------------------------------------------------------------
     def run(self, max_domains: int | None = None) -> Outcome:
-        max_domains = max_domains or settings.RELU_MAX_DOMAINS
+        # Open domains are capped by the memory they hold: bounds (float64) and
+        # slopes and multipliers (float32, one per row and neuron).
+        width, K = sum(self.widths), self.C.shape[0]
+        per_domain = 16 * width + 8 * K * width + 64
+        max_domains = min(max_domains or settings.RELU_MAX_DOMAINS,
+                          int(settings.RELU_STORE_BYTES // per_domain))
         # The root's own bound first, with beta-CROWN's optimiser (no split yet).
         root = self.open
         cert, rcert, lam, cex = self._bound(root, settings.BETA_ROOT_STEPS)

@@ -34,6 +34,7 @@ BETA_LR = 0.2               # step size of those optimisation steps (Adam)
 RELU_MAX_DOMAINS = 200_000  # open subproblems before the search gives up
 RELU_ATTACK_EVERY = 8       # rounds between two PGD attacks during the search
 RELU_MEMORY_BYTES = 1.5e9   # memory one round's bounding may use, bytes
+RELU_STORE_BYTES = 1.5e9    # memory the open subproblems may hold, bytes (caps their number)
 
 # -- attacks (verifier.attack) --------------------------------------------------------
 ROOT_PGD_STEPS = 40         # PGD steps before any search
