@@ -225,9 +225,9 @@ def test_alpha_with_the_intermediate_bounds_held_holds_on_any_network(sizes, n_r
 def test_the_hard_mode_proves_near_the_exact_maximum_and_refutes_below_it(branching, seed,
                                                                            monkeypatch):
     """Branch and bound turns hard (both relaxations, the full gradient at every
-    depth) after ``bab.HARD_AFTER`` boxes; here from the first."""
-    from verifier import bab
-    monkeypatch.setattr(bab, "HARD_AFTER", 0)
+    depth) after ``settings.HARD_AFTER`` boxes; here from the first."""
+    from verifier import settings as knobs
+    monkeypatch.setattr(knobs, "HARD_AFTER", 0)
     net = mlp([2, 16, 16, 1], seed=seed)
     box = [(-1.0, 1.0), (-1.0, 1.0)]
     (_, _, top, _), = output_range(net, *zip(*box))
@@ -252,7 +252,7 @@ def test_a_reference_of_the_wrong_shape_is_refused():
 def test_alpha_crown_runs_at_the_root_only_for_wide_boxes():
     """Few free inputs: straight to branch and bound (cheaper than alpha-CROWN's
     optimisation). Many (an L-inf ball over an image): alpha-CROWN first."""
-    from verifier.engine import ALPHA_MIN_FREE
+    from verifier.settings import ALPHA_MIN_FREE
     narrow = mlp([2, 16, 16, 1], seed=0)
     box = [(-1.0, 1.0), (-1.0, 1.0)]
     (_, _, top, _), = output_range(narrow, *zip(*box))

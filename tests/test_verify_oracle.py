@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from milp_oracle import output_range
-from verifier import bab, verify
+from verifier import settings, verify
 from verify_nets import mlp
 
 CONFIGS = [(2, 8, 8, 1), (3, 10, 10, 2), (2, 16, 16, 1), (4, 12, 12, 1),
@@ -49,7 +49,7 @@ def outcomes(request):
     (two relaxations a box, the full gradient everywhere) from its first box on."""
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "hard":
-            mp.setattr(bab, "HARD_AFTER", 0)
+            mp.setattr(settings, "HARD_AFTER", 0)
         return _outcomes()
 
 

@@ -52,7 +52,8 @@ class Box:
         return self.clamp(lo.double() + r * (hi.double() - lo.double()))
 
 
-def samples(box: Box, gen: torch.Generator, n_random: int = 32, max_corners: int = 256):
+def samples(box: Box, gen: torch.Generator, n_random: int = 32,
+            max_corners: int = 256) -> torch.Tensor:
     """The centre, corners of the box (all of them when few) and random points."""
     lo, hi = box.lo.double(), box.hi.double()
     free = (hi > lo).nonzero().flatten()
@@ -75,9 +76,9 @@ def sweep(box: Box, gen: torch.Generator, n: int = 1024, on_face: float = 0.3) -
     """``n`` random points of the box: half uniform, half with each coordinate
     moved to a bound with probability ``on_face`` (to the lower or the upper one
     alike). Counterexamples often sit on the box's faces, where the
-    uniform points almost never go: ACAS Xu phi7 on network 1_9 breaks only near
-    rho = 0, and 900,000 uniform points found it once, while among 1,024 of these
-    the best few lead PGD to it at once."""
+    uniform points almost never go (a property broken only near one face is
+    found by PGD from the best few of these where hundreds of thousands of
+    uniform points miss it)."""
     x = box.uniform(n, gen)
     half = n // 2
     u = torch.rand(half, x.shape[1], generator=gen, dtype=torch.float64).to(box.device)
@@ -85,13 +86,13 @@ def sweep(box: Box, gen: torch.Generator, n: int = 1024, on_face: float = 0.3) -
     return x
 
 
-def scores(network, prop, x: torch.Tensor, active=None) -> torch.Tensor:
+def scores(network, prop, x: torch.Tensor, active: list[int] | None = None) -> torch.Tensor:
     """min slack over constraints at points ``x`` (no gradient)."""
     with torch.no_grad():
         return prop.objective(network.logits(x).double(), active)
 
 
-def targets(network, prop, x: torch.Tensor, active: list) -> torch.Tensor:
+def targets(network, prop, x: torch.Tensor, active: list[int]) -> torch.Tensor:
     """For each start (R, n), which of ``active`` to chase: the constraints in turn,
     the closest to breaking first, so one nearly broken constraint is not hidden
     behind another whose slack is smaller but cannot go below zero."""
@@ -102,9 +103,10 @@ def targets(network, prop, x: torch.Tensor, active: list) -> torch.Tensor:
 
 
 def pgd(network, prop, box: Box, starts: torch.Tensor, *, steps: int = 30,
-        lo=None, hi=None, active=None) -> torch.Tensor:
+        lo=None, hi=None, active=None, aim=None) -> torch.Tensor:
     """Projected sign-gradient descent from ``starts`` (R, n), each start on the
-    slack of one constraint of ``active`` (see ``targets``).
+    slack of one constraint of ``active`` (``aim`` (R,): its position in ``active``;
+    by default see ``targets``).
 
     ``lo``/``hi`` (R, n) optionally restrict each start to a sub-box. Returns
     every point visited whose slack went negative, plus the final points.
@@ -114,7 +116,7 @@ def pgd(network, prop, box: Box, starts: torch.Tensor, *, steps: int = 30,
     hi = box.hi.expand_as(starts) if hi is None else hi
     width = (hi - lo).to(box.dtype)
     x = starts.to(box.dtype).clone()
-    aim = targets(network, prop, x, active).unsqueeze(1)
+    aim = (targets(network, prop, x, active) if aim is None else aim.to(x.device)).unsqueeze(1)
     found = []
     for t in range(steps):
         x.requires_grad_(True)
@@ -131,7 +133,25 @@ def pgd(network, prop, box: Box, starts: torch.Tensor, *, steps: int = 30,
     return torch.cat(found + [x.detach()])
 
 
-def confirm(net, prop, box: Box, points: torch.Tensor, input_shape, limit: int = 5) -> list:
+def image_attack(network, prop, box: Box, gen: torch.Generator, active: list, *,
+                 restarts: int, steps: int) -> torch.Tensor:
+    """PGD for boxes over many inputs (an image's L-infinity ball): ``restarts``
+    random starts per constraint of ``active``, the constraints closest to
+    breaking at the box's centre first (for a robustness property: the runner-up
+    classes), each start chasing its own constraint for ``steps`` steps. Returns
+    the points visited that broke their constraint, and the final points."""
+    centre = box.clamp((box.lo.double() + box.hi.double()) / 2).unsqueeze(0)
+    with torch.no_grad():
+        closest = prop.slacks(network.logits(centre).double(), active)[0]
+    order = torch.argsort(closest)
+    aim = order.repeat_interleave(restarts)
+    starts = box.uniform(aim.numel(), gen)
+    starts[::restarts] = centre          # one start per target from the centre
+    return pgd(network, prop, box, starts, steps=steps, active=active, aim=aim)
+
+
+def confirm(net: torch.nn.Module, prop, box: Box, points: torch.Tensor, input_shape: tuple,
+            limit: int = 5) -> list:
     """Run the real network on the most promising points of the box, one at a
     time, as a student would, and keep those whose output breaks the property.
 

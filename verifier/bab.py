@@ -1,14 +1,17 @@
-"""Branch and bound on the input box.
+"""Branch and bound on the input box: the search for boxes over few free inputs.
 
 When CROWN cannot prove a constraint on the whole box, we cut the box in two
 along one input dimension and bound each half; halves that are proved are done,
-the others are cut again. Only dimensions with nonzero width are ever cut (for a
-one-pixel MNIST box that is 1 of 784), and the search state holds only those.
+the others are cut again. Only dimensions with nonzero width are ever cut, and
+the search state holds only those. (Over many free inputs, an image's ball,
+halving one width of hundreds barely moves a bound: ``verifier.relu_bab`` splits
+ReLUs there instead, and ``verifier.engine`` chooses.)
 
-Each round takes the ``batch`` worst boxes (lowest certified slack: the most
-likely to hide a counterexample), splits them all, and bounds all children in one
-batched auto-LiRPA call. Between rounds we attack: the children's centres are
-run through the network, and a short PGD runs inside the worst boxes.
+Each round (``_Search.run``, read top to bottom): select the ``batch`` worst
+boxes (lowest certified slack: the likeliest to hide a counterexample), split
+them all, try the children's centres on the network, bound all children in one
+batched auto-LiRPA call, keep the open ones, run a short PGD inside the worst
+boxes, and resize the batch to the time the round took.
 
 Which dimension to cut: ``"smear"`` (default) cuts the dimension with the largest
 width x |d bound / d box edge|, a gradient version of the "smear" heuristic of
@@ -19,47 +22,36 @@ fast everything below them closes. Deeper, it is taken through the linear lower
 bound CROWN returns for each box (``A x + a``, auto-LiRPA's A matrices) with A and
 a held fixed, which costs nothing next to the bounds, where the full backward
 pass costs more than the bounds themselves. ``"smear-full"`` uses autograd at
-every depth. Measured on ACAS Xu (one thread): about the same number of boxes
-either way, fewer seconds for "smear" (phi5 on 1_1: 7,493 boxes in 25 s against
-7,479 in 44 s; all 186 instances: 682 s against 774 s); the linear gradient alone
-at every depth, tried too, chose such poor first cuts that phi1 on 1_4 went from
-175 boxes and 5 s to no proof in 60 s.
-After ``HARD_AFTER`` (2,000) boxes the search turns hard: every box is bounded
-twice, by CROWN and again from CROWN's bounds with the other lower line for
-unstable ReLUs (``Bounder.bounds(..., second=True)``: the tighter of the two,
-neuron by neuron); the children both passes leave open get alpha-CROWN with
-those ReLU-input bounds held fixed (only the output's slopes optimised, 5 steps:
-about four CROWN passes a box), and the children still open after that are
-scored by the full gradient at every depth. Easy searches never get there and
-cost what they did. On the two ACAS Xu instances that took longest (phi2 on
-networks 3_3 and 4_2, where the score margin falls to 0.001 on a thin slab of
-the input box) the linear scores stall (thousands of boxes at the same bound: a
-dimension that only matters through the intermediate layers never gets cut) and
-CROWN's relaxation stays too loose for boxes as large as the slab allows: with
-the two passes and the full gradient, 3_3 took 17,923 boxes and 25 s and 4_2
-63,045 boxes and 56 s (one thread); with alpha-CROWN added, 12,195 boxes and
-17 s, and 7,097 boxes and 10.6 s. On 2,678 boxes of 4_2 left open after 25 s
-of the search without it, alpha-CROWN proved 2,675 at 0.8 ms a box, where a
-CROWN pass from the same bounds (0.2 ms) proved 60.
-``"widest"`` cuts the widest dimension relative to the original box: on the
-oracle suite the heuristics decide the same cases in similar time; on ACAS Xu the
-gradient is what makes proofs short (phi1 on network 1_1: 125 boxes and 2 s,
-against 14,000 boxes and no proof in 30 s when cutting the widest).
-``bench/bench_verify.py`` compares them.
+every depth; ``"widest"`` cuts the widest dimension relative to the original box.
+
+After ``settings.HARD_AFTER`` boxes the search turns hard, for the searches
+where the linear scores stall (a dimension that only matters through the
+intermediate layers never gets cut) and CROWN's relaxation stays too loose for
+boxes as large as the property allows: every box is bounded twice, by CROWN and
+again from CROWN's bounds with the other lower line for unstable ReLUs
+(``Bounder.bounds(..., second=True)``: the tighter of the two, neuron by neuron);
+the children both passes leave open get alpha-CROWN with those ReLU-input bounds
+held fixed (only the output's slopes optimised, ``settings.FIXED_STEPS`` steps),
+and the children still open after that are scored by the full gradient at every
+depth. Easy searches never get there and cost what they did.
+
+``bench/HISTORY.md`` keeps the measurements behind these choices;
+``bench/bench_verify.py`` compares the heuristics.
 """
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
-from verifier import attack, rounding
+from verifier import attack, rounding, settings
+from verifier.context import Context
 
 
 BRANCHINGS = ("smear", "smear-full", "widest")
-HARD_AFTER = 2000
 
 
 def check_branching(branching) -> None:
@@ -92,147 +84,214 @@ def _progress_bar(progress):
                            "|{bar:20}| {elapsed} {postfix}")
 
 
-def branch_and_bound(ctx, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
-                     branching: str = "smear", max_boxes: int = 2_000_000) -> Outcome:
-    """``root_cert``, ``root_rcert`` (1, K): certified slacks of ``ctx.active`` on the
-    whole box, with the margin used and with the rigorous margin. After
-    ``HARD_AFTER`` boxes the search turns hard (see the module's docstring)."""
-    dev = ctx.bounder.device
-    base_lb, base_ub = ctx.proof_lb.to(dev), ctx.proof_ub.to(dev)
-    free = ((base_ub - base_lb) > 0).nonzero().flatten()
-    k = free.numel()
-    if k == 0:
+@dataclass
+class Boxes:
+    """The open boxes, B of them, over the ``free`` inputs only: ``lo``/``hi`` (B, k);
+    ``cert``/``rcert`` (B, K) certified slacks (with the margin used, and with the
+    rigorous one); ``depth`` (B,) cuts from the root; ``score`` (B, k) how much
+    cutting each dimension promises; ``ref`` (B, 2, W) each box's ReLU-input
+    bounds, for its children to start from (None once they no longer fit)."""
+    lo: torch.Tensor
+    hi: torch.Tensor
+    cert: torch.Tensor
+    rcert: torch.Tensor
+    depth: torch.Tensor
+    score: torch.Tensor
+    ref: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.lo.shape[0]
+
+
+@dataclass
+class Children:
+    """The two halves of each selected box (left halves first), in full input
+    coordinates too (``full_lo``/``full_hi``, (2T, n)), with their parents' slacks
+    and ReLU-input bounds."""
+    lo: torch.Tensor
+    hi: torch.Tensor
+    full_lo: torch.Tensor
+    full_hi: torch.Tensor
+    depth: torch.Tensor
+    parent_cert: torch.Tensor
+    parent_rcert: torch.Tensor
+    ref: torch.Tensor | None
+
+
+class _Search:
+    """Input splitting, one round at a time: select, split, attack the centres,
+    bound, keep the open children, attack inside the worst boxes, resize."""
+
+    def __init__(self, ctx: Context, root_cert, root_rcert, branching: str):
+        dev = self.dev = ctx.bounder.device
+        self.ctx, self.branching = ctx, branching
+        self.base_lb, self.base_ub = ctx.proof_lb.to(dev), ctx.proof_ub.to(dev)
+        self.free = ((self.base_ub - self.base_lb) > 0).nonzero().flatten()
+        self.k = self.free.numel()
+        self.root_width = (self.base_ub - self.base_lb)[self.free]
+        self.C = ctx.prop.rows(ctx.active).to(dev)
+        self.use_grad = branching in ("smear", "smear-full") and self.k > 1
+        self.width = ctx.bounder.intermediate_width
+        # The root has no ReLU-input bounds to start from: rows of (-inf, inf).
+        ref = torch.full((1, 2, self.width), float("inf"), dtype=torch.float64, device=dev)
+        ref[:, 0] = -float("inf")
+        lo, hi = self.base_lb[self.free].unsqueeze(0), self.base_ub[self.free].unsqueeze(0)
+        self.open = Boxes(lo, hi, root_cert.to(dev), root_rcert.to(dev),
+                          torch.zeros(1, dtype=torch.float64, device=dev),
+                          (hi - lo) / self.root_width, ref)   # widest-first until gradients exist
+        self.ref_budget = settings.REFERENCE_BYTES // max(1, 16 * self.width)
+        self.batch = settings.FIRST_BATCH
+        self.cap = max(1, min(settings.MAX_BATCH, ctx.bounder.chunk_size(self.C.shape[0]) // 2))
+        self.rigorous, self.proved, self.boxes = True, 0.0, 1
+
+    def outcome(self, status: str, **kw) -> Outcome:
+        if status == "unknown":
+            kw["worst"] = self.open.cert.amin(0)
+        return Outcome(status, self.boxes, **kw)
+
+    def run(self, max_boxes: int) -> Outcome:
+        bar = _progress_bar(self.ctx.progress)
+        try:
+            while len(self.open):
+                if time.monotonic() > self.ctx.deadline:
+                    return self.outcome("unknown", reason="time budget used up")
+                if len(self.open) > max_boxes:
+                    return self.outcome("unknown", reason=f"more than {max_boxes} open boxes")
+                t_round = time.monotonic()
+                sel, keep = self.select()
+                kids = self.split(sel)
+                cexs = _attack_centres(self.ctx, kids.full_lo, kids.full_hi)
+                if cexs:
+                    return self.outcome("fail", cexs=cexs)
+                c_cert, c_rcert, c_score, new_ref = self.bound(kids)
+                proved_now = self.keep_open(keep, kids, c_cert, c_rcert, c_score, new_ref)
+                if len(self.open):
+                    cexs = _attack_boxes(self.ctx, self.base_lb, self.base_ub, self.free,
+                                         self.open.lo, self.open.hi, self.open.cert,
+                                         self.ctx.gen)
+                    if cexs:
+                        return self.outcome("fail", cexs=cexs)
+                bar.update(100.0 * proved_now)
+                bar.set_postfix_str(f"{self.boxes} boxes, {len(self.open)} open", refresh=False)
+                self.resize(time.monotonic() - t_round, sel.numel())
+            return Outcome("pass", self.boxes, rigorous=self.rigorous)
+        finally:
+            bar.close()
+
+    def select(self):
+        """The ``batch`` boxes with the lowest certified slack (the likeliest to hide
+        a counterexample), and a mask of the others."""
+        n = len(self.open)
+        sel = torch.topk(-self.open.cert.amin(1), min(n, self.batch)).indices
+        keep = torch.ones(n, dtype=torch.bool, device=self.dev)
+        keep[sel] = False
+        return sel, keep
+
+    def split(self, sel: torch.Tensor) -> Children:
+        """Cut each selected box in two halves along its best-scored dimension."""
+        o = self.open
+        take = sel.numel()
+        dim = o.score[sel].argmax(1)
+        rows = torch.arange(take, device=self.dev)
+        p_lo, p_hi = o.lo[sel], o.hi[sel]
+        mid = (p_lo[rows, dim] + p_hi[rows, dim]) / 2
+        left_hi, right_lo = p_hi.clone(), p_lo.clone()
+        left_hi[rows, dim] = mid
+        right_lo[rows, dim] = mid
+        c_lo, c_hi = torch.cat([p_lo, right_lo]), torch.cat([left_hi, p_hi])
+        return Children(c_lo, c_hi, _full(self.base_lb, self.free, c_lo),
+                        _full(self.base_ub, self.free, c_hi), o.depth[sel].repeat(2) + 1,
+                        o.cert[sel].repeat(2, 1), o.rcert[sel].repeat(2, 1),
+                        None if o.ref is None else o.ref[sel].repeat(2, 1, 1))
+
+    def bound(self, kids: Children):
+        """Certified slacks of the children, their branching scores and their
+        ReLU-input bounds. Before ``HARD_AFTER`` boxes: one CROWN pass, the
+        gradient through all of CROWN near the root and through the linear bound
+        deeper (two calls); after: the two relaxations, alpha-CROWN on the
+        children still open and the full gradient for those still open after it."""
+        ctx, C = self.ctx, self.C
+        n_kids = kids.lo.shape[0]
+        if self.boxes >= settings.HARD_AFTER:
+            c_cert, c_rcert, _, new_ref = _bound(ctx, C, kids.full_lo, kids.full_hi, None,
+                                                 kids.ref, second=True)
+            _optimise(ctx, C, kids.full_lo, kids.full_hi, c_cert, c_rcert, kids.parent_cert,
+                      new_ref)
+            g = None
+            if self.use_grad:    # the full gradient, only for the children still open
+                g = torch.zeros_like(kids.full_lo)
+                still = ~(torch.maximum(c_cert, kids.parent_cert) > 0).all(1)
+                if still.any():
+                    g[still] = _bound(ctx, C, kids.full_lo[still], kids.full_hi[still], "full",
+                                      new_ref[still])[2]
+        elif self.use_grad:
+            full_grad = kids.depth <= 2 * self.k if self.branching == "smear" \
+                else torch.ones_like(kids.depth, dtype=torch.bool)
+            c_cert = torch.empty(n_kids, len(ctx.active), dtype=torch.float64, device=self.dev)
+            c_rcert, g = torch.empty_like(c_cert), torch.empty_like(kids.full_lo)
+            new_ref = torch.empty(n_kids, 2, self.width, dtype=torch.float64, device=self.dev)
+            for group, how in ((full_grad, "full"), (~full_grad, "linear")):
+                if group.any():
+                    c_cert[group], c_rcert[group], g[group], new_ref[group] = _bound(
+                        ctx, C, kids.full_lo[group], kids.full_hi[group], how,
+                        None if kids.ref is None else kids.ref[group])
+        else:
+            c_cert, c_rcert, g, new_ref = _bound(ctx, C, kids.full_lo, kids.full_hi, None,
+                                                 kids.ref)
+        c_score = (kids.hi - kids.lo) / self.root_width
+        if self.use_grad:    # widest-first where the gradient is all zero
+            by_grad = (kids.hi - kids.lo) * g[:, self.free]
+            c_score = torch.where(by_grad.amax(1, keepdim=True) > 0, by_grad, c_score)
+        # A parent's proof holds on its children. (NaN never proves: NaN > 0 is false.)
+        return (torch.maximum(c_cert, kids.parent_cert),
+                torch.maximum(c_rcert, kids.parent_rcert), c_score, new_ref)
+
+    def keep_open(self, keep, kids: Children, c_cert, c_rcert, c_score, new_ref) -> float:
+        """Drop the proved children, put the others with the boxes not selected;
+        returns the share of the root box proved this round."""
+        done = (c_cert > 0).all(1)
+        self.rigorous = self.rigorous and bool((c_rcert[done] > 0).all())
+        proved_now = torch.exp2(-kids.depth[done]).sum().item()
+        self.proved += proved_now
+        self.boxes += kids.lo.shape[0]
+        o, open_ = self.open, ~done
+        ref = None
+        if o.ref is not None:
+            # Keep the open boxes' bounds while they fit in REFERENCE_BYTES; past that
+            # every later box is bounded from scratch (slower, as tight).
+            n_open = int(keep.sum()) + int(open_.sum())
+            ref = torch.cat([o.ref[keep], new_ref[open_]]) if n_open <= self.ref_budget else None
+        self.open = Boxes(torch.cat([o.lo[keep], kids.lo[open_]]),
+                          torch.cat([o.hi[keep], kids.hi[open_]]),
+                          torch.cat([o.cert[keep], c_cert[open_]]),
+                          torch.cat([o.rcert[keep], c_rcert[open_]]),
+                          torch.cat([o.depth[keep], kids.depth[open_]]),
+                          torch.cat([o.score[keep], c_score[open_]]), ref)
+        return proved_now
+
+    def resize(self, spent: float, take: int) -> None:
+        """Grow the batch while rounds are quick, but keep a round within half of
+        what the budget has left (and within ``MAX_ROUND``): a round's cost grows
+        faster than its size, and a round that ends past the deadline breaks the
+        timeout."""
+        if spent < settings.QUICK_ROUND and self.batch < self.cap:
+            self.batch = min(self.cap, self.batch * 2)
+        per_parent = spent / take
+        left = self.ctx.deadline - time.monotonic()
+        self.batch = max(1, min(self.batch, int(min(settings.MAX_ROUND, 0.5 * left)
+                                                / max(per_parent, 1e-9))))
+
+
+def branch_and_bound(ctx: Context, root_cert: torch.Tensor, root_rcert: torch.Tensor, *,
+                     branching: str = "smear", max_boxes: int | None = None) -> Outcome:
+    """Prove ``ctx.active`` on the whole box by cutting it. ``root_cert``,
+    ``root_rcert`` (1, K): their certified slacks on the whole box, with the margin
+    used and with the rigorous margin."""
+    search = _Search(ctx, root_cert, root_rcert, branching)
+    if search.k == 0:
         return Outcome("unknown", 1, worst=root_cert[0],
                        reason="the box is a single point and its bound is too loose")
-    root_width = (base_ub - base_lb)[free]
-    C = ctx.prop.rows(ctx.active).to(dev)
-    use_grad = branching in ("smear", "smear-full") and k > 1
-
-    lo, hi = base_lb[free].unsqueeze(0), base_ub[free].unsqueeze(0)
-    cert, rcert = root_cert.to(dev), root_rcert.to(dev)
-    # Each open box keeps the bounds CROWN found for its ReLUs' inputs, for its
-    # children to start from (see ``Bounder.bounds``); the root has none.
-    width = ctx.bounder.intermediate_width
-    ref = torch.full((1, 2, width), float("inf"), dtype=torch.float64, device=dev)
-    ref[:, 0] = -float("inf")
-    ref_budget = 1e9 // max(1, 16 * width)      # open boxes whose bounds we keep
-    rigorous = True
-    depth = torch.zeros(1, dtype=torch.float64, device=dev)
-    score = (hi - lo) / root_width            # widest-first until gradients exist
-    gen = ctx.gen
-    batch, cap = 64, max(1, min(4096, ctx.bounder.chunk_size(C.shape[0]) // 2))
-    proved, boxes, rounds = 0.0, 1, 0
-    bar = _progress_bar(ctx.progress)
-    try:
-        while lo.shape[0] > 0:
-            if time.monotonic() > ctx.deadline:
-                return Outcome("unknown", boxes, worst=cert.amin(0),
-                               reason="time budget used up")
-            if lo.shape[0] > max_boxes:
-                return Outcome("unknown", boxes, worst=cert.amin(0),
-                               reason=f"more than {max_boxes} open boxes")
-            t_round = time.monotonic()
-            n = lo.shape[0]
-            take = min(n, batch)
-            worst = cert.amin(1)
-            sel = torch.topk(-worst, take).indices
-            keep = torch.ones(n, dtype=torch.bool, device=dev)
-            keep[sel] = False
-
-            # Split each selected box in two along its best dimension.
-            dim = score[sel].argmax(1)
-            rows = torch.arange(take, device=dev)
-            p_lo, p_hi = lo[sel], hi[sel]
-            mid = (p_lo[rows, dim] + p_hi[rows, dim]) / 2
-            left_hi, right_lo = p_hi.clone(), p_lo.clone()
-            left_hi[rows, dim] = mid
-            right_lo[rows, dim] = mid
-            c_lo = torch.cat([p_lo, right_lo])
-            c_hi = torch.cat([left_hi, p_hi])
-            c_depth = depth[sel].repeat(2) + 1
-            parent_cert, parent_rcert = cert[sel].repeat(2, 1), rcert[sel].repeat(2, 1)
-            c_ref = None if ref is None else ref[sel].repeat(2, 1, 1)
-            full_lo, full_hi = _full(base_lb, free, c_lo), _full(base_ub, free, c_hi)
-
-            # Cheap attack: the children's centres.
-            cexs = _attack_centres(ctx, full_lo, full_hi)
-            if cexs:
-                return Outcome("fail", boxes, cexs=cexs)
-
-            # Bound all children at once (two calls when some are scored through the
-            # full gradient and some through the linear bounds; see the docstring).
-            hard = boxes >= HARD_AFTER
-            if hard:
-                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref,
-                                                     second=True)
-                _optimise(ctx, C, full_lo, full_hi, c_cert, c_rcert, parent_cert, new_ref)
-                if use_grad:    # the full gradient, only for the children still open
-                    g = torch.zeros_like(full_lo)
-                    still = ~(torch.maximum(c_cert, parent_cert) > 0).all(1)
-                    if still.any():
-                        g[still] = _bound(ctx, C, full_lo[still], full_hi[still], "full",
-                                          new_ref[still])[2]
-            elif use_grad:
-                full_grad = c_depth <= 2 * k if branching == "smear" \
-                    else torch.ones_like(c_depth, dtype=torch.bool)
-                c_cert = torch.empty(c_lo.shape[0], len(ctx.active), dtype=torch.float64, device=dev)
-                c_rcert, g = torch.empty_like(c_cert), torch.empty_like(full_lo)
-                new_ref = torch.empty(c_lo.shape[0], 2, width, dtype=torch.float64, device=dev)
-                for group, how in ((full_grad, "full"), (~full_grad, "linear")):
-                    if group.any():
-                        c_cert[group], c_rcert[group], g[group], new_ref[group] = _bound(
-                            ctx, C, full_lo[group], full_hi[group], how,
-                            None if c_ref is None else c_ref[group])
-            else:
-                c_cert, c_rcert, _, new_ref = _bound(ctx, C, full_lo, full_hi, None, c_ref)
-            c_score = (c_hi - c_lo) / root_width
-            if use_grad:    # widest-first where the gradient is all zero
-                by_grad = (c_hi - c_lo) * g[:, free]
-                c_score = torch.where(by_grad.amax(1, keepdim=True) > 0, by_grad, c_score)
-            # A parent's proof holds on its children. (NaN never proves: NaN > 0 is false.)
-            c_cert = torch.maximum(c_cert, parent_cert)
-            c_rcert = torch.maximum(c_rcert, parent_rcert)
-            done = (c_cert > 0).all(1)
-            rigorous = rigorous and bool((c_rcert[done] > 0).all())
-            proved_now = torch.exp2(-c_depth[done]).sum().item()
-            proved += proved_now
-            boxes += 2 * take
-            rounds += 1
-
-            open_ = ~done
-            lo = torch.cat([lo[keep], c_lo[open_]])
-            hi = torch.cat([hi[keep], c_hi[open_]])
-            cert = torch.cat([cert[keep], c_cert[open_]])
-            rcert = torch.cat([rcert[keep], c_rcert[open_]])
-            depth = torch.cat([depth[keep], c_depth[open_]])
-            score = torch.cat([score[keep], c_score[open_]])
-            # Keep the open boxes' bounds while they fit in about 1 GB; past that
-            # every later box is bounded from scratch (slower, as tight).
-            if ref is not None:
-                ref = torch.cat([ref[keep], new_ref[open_]]) if lo.shape[0] <= ref_budget else None
-
-            # A short PGD inside the worst open boxes.
-            if lo.shape[0] > 0:
-                cexs = _attack_boxes(ctx, base_lb, base_ub, free, lo, hi, cert, gen)
-                if cexs:
-                    return Outcome("fail", boxes, cexs=cexs)
-
-            bar.update(100.0 * proved_now)
-            bar.set_postfix_str(f"{boxes} boxes, {lo.shape[0]} open", refresh=False)
-            # Grow the batch while rounds are quick, but keep a round within half
-            # of what the budget has left (and within 2 s): a round's cost grows
-            # faster than its size, and a round that ends past the deadline breaks
-            # the timeout (ACAS Xu: a 30 s budget ended at 40 s when a round could
-            # take all that was left).
-            spent = time.monotonic() - t_round
-            if spent < 0.25 and batch < cap:
-                batch = min(cap, batch * 2)
-            per_parent = spent / take
-            left = ctx.deadline - time.monotonic()
-            batch = max(1, min(batch, int(min(2.0, 0.5 * left) / max(per_parent, 1e-9))))
-        return Outcome("pass", boxes, rigorous=rigorous)
-    finally:
-        bar.close()
+    return search.run(settings.MAX_BOXES if max_boxes is None else max_boxes)
 
 
 def _optimise(ctx, C, full_lo, full_hi, c_cert, c_rcert, parent_cert, ref):
@@ -297,7 +356,7 @@ def _attack_centres(ctx, full_lo, full_hi):
 def _attack_boxes(ctx, base_lb, base_ub, free, lo, hi, cert, gen, n: int = 16):
     """PGD inside two kinds of open boxes: those with the worst bound, and those whose
     centre comes closest to breaking the property. A violation hidden in a tiny
-    region (ACAS Xu phi2 on network 5_3: the score margin is 5e-5) sits in boxes
+    region (a score margin of 1e-4 or less) sits in boxes
     whose bound is far from the worst, but whose centres show it first. A few more
     starts come from a fresh sweep of the whole box (``attack.sweep``: its faces
     too), so the search for a counterexample never stops while the boxes shrink."""

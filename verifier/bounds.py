@@ -18,7 +18,7 @@ import warnings
 
 import torch
 
-from verifier import compat
+from verifier import compat, settings
 
 compat.apply()
 from auto_LiRPA import BoundedModule, BoundedTensor, PerturbationLpNorm  # noqa: E402
@@ -53,10 +53,6 @@ def float64_default():
         torch.set_default_dtype(saved)
 
 
-FIXED_STEPS = 5  # alpha-CROWN's steps when the intermediate bounds are given
-GROUP = 128     # boxes per auto-LiRPA call when they come with reference bounds
-
-
 def _by_unstable(reference: torch.Tensor) -> torch.Tensor:
     """An order of the boxes (B, 2, W) that puts boxes with the same unstable
     neurons (lower < 0 < upper) next to each other: a lexicographic sort of the
@@ -80,7 +76,9 @@ def _alpha_opts(steps: int, **more) -> dict:
 
 
 class Bounder:
-    def __init__(self, network, alpha_iterations: int = 20):
+    """CROWN, alpha-CROWN and IBP bounds of one network's chain, many boxes at once."""
+
+    def __init__(self, network, alpha_iterations: int | None = None):
         self.network = network
         self.device = network.device
         self.n_in = network.n_in
@@ -91,15 +89,14 @@ class Bounder:
         self._box_cost = 8 * 4 * self.n_in * (sum(widths) + 1)
         core = network.double_copy()
         dummy = torch.zeros(1, self.n_in, dtype=torch.float64, device=self.device)
-        opts = _alpha_opts(alpha_iterations)
+        opts = _alpha_opts(alpha_iterations or settings.ALPHA_ITERATIONS)
         self._make_module = lambda: BoundedModule(core, dummy, bound_opts=opts,
                                                   device=self.device)
         with quiet():
             self.module = self._make_module()
         # alpha-CROWN gets a module of its own, made at its first call: after an
         # alpha-CROWN call, auto-LiRPA 0.3's module keeps the optimisation's state,
-        # and its CROWN passes from then on cost 2-2.5x as much (ACAS Xu, 256
-        # boxes from their parents' bounds: 0.36 s against 0.15 s), which slowed
+        # and its CROWN passes from then on cost 2-2.5x as much, which would slow
         # every branch-and-bound round after alpha-CROWN at the root.
         self._alpha_module = None
         # The second relaxation's module (see ``bounds(..., second=True)``), made
@@ -108,7 +105,7 @@ class Bounder:
         self._second_module = None
         self._make_second = lambda: BoundedModule(
             network.double_copy(), dummy, bound_opts={"relu": "zero-lb"}, device=self.device)
-        fixed_opts = _alpha_opts(FIXED_STEPS, init_alpha=False)   # we start the slopes
+        fixed_opts = _alpha_opts(settings.FIXED_STEPS, init_alpha=False)   # we start the slopes
         self._fixed_module = None
         self._make_fixed = lambda: BoundedModule(
             network.double_copy(), dummy, bound_opts=fixed_opts, device=self.device)
@@ -119,14 +116,16 @@ class Bounder:
         self._pre_width = [int(node.output_shape[-1]) for node in pre]
         self.intermediate_width = sum(self._pre_width)
 
-    def chunk_size(self, n_specs: int, budget_bytes: float = 2.5e8) -> int:
+    def chunk_size(self, n_specs: int, budget_bytes: float | None = None) -> int:
+        """Boxes per auto-LiRPA call that keep its A matrices within ``budget_bytes``."""
+        budget_bytes = settings.CHUNK_BYTES if budget_bytes is None else budget_bytes
         per_box = self._box_cost + 8 * 4 * self.n_in * n_specs
         return max(1, int(budget_bytes // per_box))
 
     def bounds(self, lb: torch.Tensor, ub: torch.Tensor, C: torch.Tensor | None = None,
                method: str = "CROWN", upper: bool = False, grad: bool = False,
                linear: bool = False, reference: torch.Tensor | None = None,
-               intermediate: bool = False, second: bool = False):
+               intermediate: bool = False, second: bool = False, pin_first: bool = False):
         """Bounds of ``C f(x)`` over each box; returns ``(L, U)`` of shape (B, k).
 
         ``lb, ub``: (B, n) float64. ``C``: (k, m) shared by all boxes, or None for
@@ -141,10 +140,9 @@ class Bounder:
         upper). Given back as ``reference`` for boxes inside those boxes (a box's
         children in branch and bound), they are intersected with the new bounds
         and tell auto-LiRPA which neurons are already stable, so it bounds only
-        the others (its sparse intermediate bounds): on ACAS Xu, children
-        bounded this way (grouped, see ``_by_unstable``) cost a third to a
-        quarter of a CROWN pass from scratch, and their bounds are a little
-        tighter on average (not everywhere: CROWN picks each ReLU's relaxation
+        the others (its sparse intermediate bounds): children bounded this way
+        (grouped, see ``_by_unstable``) cost a fraction of a CROWN pass from
+        scratch, and their bounds are a little tighter on average (not everywhere: CROWN picks each ReLU's relaxation
         from its bounds). Sound because every point of the new box lies in the
         old one. Rows of ``-inf, inf`` stand for boxes with nothing to start from.
 
@@ -155,16 +153,20 @@ class Bounder:
         neuron and layer after layer, the tighter of the two, so the second pass's
         intermediate bounds are better than either relaxation's alone, and its
         output bound is at least as good as the better of the two (we take the
-        larger lower bound). On the boxes that branch and bound leaves open after
-        60 s on ACAS Xu phi2 (network 4_2), the second pass proves a third of them
-        at the cost of one more CROWN pass, where a second CROWN pass proves none.
+        larger lower bound). It closes boxes a second CROWN pass cannot.
         Both lines are valid lower bounds of the ReLU, so this is as sound as CROWN.
         Gradients (``grad``) and the linear bound (``linear``) are the first pass's.
+
+        With ``pin_first`` (and a ``reference``) the first ReLU's input bounds are
+        taken from ``reference`` as they are: auto-LiRPA computes that layer by
+        interval arithmetic and would not intersect it with the reference, which
+        loses a ReLU split's clamp there (``verifier.relu_bab``). Sound when the
+        reference holds on each box, as above.
 
         With ``method="alpha-CROWN"`` and a ``reference``, the ReLUs' input bounds are
         held at ``reference`` (it must hold on each box: bounds found for that box
         or a box around it) and only the output's slopes are optimised,
-        ``FIXED_STEPS`` steps from CROWN's own relaxation for those bounds (a module
+        ``settings.FIXED_STEPS`` steps from CROWN's own relaxation for those bounds (a module
         of its own; we start its slopes ourselves, from ``reference``, where
         auto-LiRPA would first run a CROWN pass from scratch that costs more than
         the steps). As sound as CROWN for any slopes in [0, 1], and never looser
@@ -184,18 +186,17 @@ class Bounder:
                                  f"got {tuple(reference.shape)}")
         step = self.chunk_size(C.shape[0])
         order = None
-        if reference is not None and self._pre and lb.shape[0] > GROUP:
+        if reference is not None and self._pre and lb.shape[0] > settings.GROUP:
             # auto-LiRPA bounds, for a whole chunk, every neuron that is unstable
             # in any of its boxes: chunks of boxes that share their unstable
-            # neurons cost less (ACAS Xu: 4,096 boxes from their parents' bounds
-            # took 8.1 s in one chunk, 2.5 s in chunks of 128 sorted this way).
-            order, step = _by_unstable(reference), min(step, GROUP)
+            # neurons cost less.
+            order, step = _by_unstable(reference), min(step, settings.GROUP)
             lb, ub, reference = lb[order], ub[order], reference[order]
         if second and method != "CROWN":
             raise ValueError(f"second applies to CROWN only; got method={method!r}")
         parts = [self._bounds(lb[s:s + step], ub[s:s + step], C, method, upper, grad, linear,
                               None if reference is None else reference[s:s + step], intermediate,
-                              second)
+                              second, pin_first)
                  for s in range(0, lb.shape[0], step)]
         out = [torch.cat([p[0] for p in parts]),
                torch.cat([p[1] for p in parts]) if upper else None]
@@ -251,7 +252,7 @@ class Bounder:
         return torch.cat(parts, 2)
 
     def _bounds(self, lb, ub, C, method, upper, grad, linear=False, reference=None,
-                intermediate=False, second=False):
+                intermediate=False, second=False, pin_first=False):
         B = lb.shape[0]
         fixed = method == "alpha-CROWN" and reference is not None
         if fixed and not self._pre:     # no ReLU: nothing to optimise
@@ -272,6 +273,8 @@ class Bounder:
         elif reference is not None and self._pre:
             ref = self._split(reference)
             extra.update(reference_bounds=ref, aux_reference_bounds=ref)
+            if pin_first:
+                extra["intermediate_layer_bounds"] = {self._pre[0]: list(ref[self._pre[0]])}
         with quiet(), grad_mode, float64_default():
             if fixed:
                 with torch.no_grad():

@@ -9,11 +9,16 @@ The order of work, cheapest first:
 3. CROWN on the whole box (proved: "pass");
 4. PGD from several starts: random points, and the best of a sweep that puts
    half its points on the box's faces (``attack.sweep``);
+   over many free inputs (an image's ball) also a targeted PGD with restarts,
+   aimed at the classes closest to winning (``attack.image_attack``);
 5. alpha-CROWN on the constraints CROWN left open, when the box has more than
-   ``ALPHA_MIN_FREE`` free dimensions (below that, cutting the box is cheaper);
-6. branch and bound on the input box, with attacks between rounds
-   (``verifier.bab``), until everything is proved, a counterexample turns up or
-   the time budget runs out ("unknown", saying what is left).
+   ``settings.ALPHA_MIN_FREE`` free dimensions (below that, cutting the box is
+   cheaper);
+6. branch and bound, with attacks between rounds, until everything is proved, a
+   counterexample turns up or the time budget runs out ("unknown", saying what is
+   left): on ReLU splits (``verifier.relu_bab``) when the box has more than
+   ``settings.RELU_SPLIT_MIN_FREE`` free inputs, else on the input box
+   (``verifier.bab``).
 
 Counterexamples have shape ``input_shape`` if given, else ``(1, n)`` with ``n``
 the first Linear layer's ``in_features``: that is what the lab's networks take
@@ -30,11 +35,11 @@ import time
 import torch
 
 from verifier import attack, bab, network as network_mod, outputs, property as property_mod
-from verifier import rounding, softmax, specs
+from verifier import relu_bab, rounding, softmax, specs
+from verifier import settings
 from verifier.bounds import METHODS
+from verifier.context import Context
 from verifier.result import VerificationResult
-
-ALPHA_MIN_FREE = 8      # alpha-CROWN at the root only for boxes wider than this
 
 
 def _any_grad_mode(fn):
@@ -46,10 +51,6 @@ def _any_grad_mode(fn):
         with torch.inference_mode(False), torch.enable_grad():
             return fn(*args, **kwargs)
     return wrapper
-
-
-class _Ctx:
-    """Everything one verification run needs, passed around as one thing."""
 
 
 def _check_options(counterexamples, timeout, input_shape, n_in, progress):
@@ -99,16 +100,12 @@ def _input_box(network, x_specs):
 def _setup(net, x_specs, counterexamples, timeout, input_shape, progress, seed):
     t0 = time.monotonic()
     network = network_mod.cached(net)
-    ctx = _Ctx()
-    ctx.t0, ctx.net, ctx.network = t0, net, network
-    ctx.input_shape = _check_options(counterexamples, timeout, input_shape,
-                                     network.n_in, progress)
-    ctx.deadline = t0 + float(timeout)
-    ctx.progress = progress
-    ctx.lb, ctx.ub, ctx.proof_lb, ctx.proof_ub = _input_box(network, x_specs)
-    ctx.box = attack.Box(ctx.lb, ctx.ub, network.dtype, network.device)
-    ctx.gen = torch.Generator().manual_seed(seed)
-    return ctx
+    shape = _check_options(counterexamples, timeout, input_shape, network.n_in, progress)
+    lb, ub, proof_lb, proof_ub = _input_box(network, x_specs)
+    return Context(t0=t0, deadline=t0 + float(timeout), net=net, network=network,
+                   input_shape=shape, progress=progress, lb=lb, ub=ub, proof_lb=proof_lb,
+                   proof_ub=proof_ub, box=attack.Box(lb, ub, network.dtype, network.device),
+                   gen=torch.Generator().manual_seed(seed))
 
 
 def _report_rows(network, pairs=False):
@@ -247,31 +244,20 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
                        counterexamples)
 
     # 3. PGD, each start chasing one open constraint; at least one start each.
-    pool = torch.cat([pts, attack.sweep(ctx.box, ctx.gen, 4096)])
-    starts = torch.cat([attack.samples(ctx.box, ctx.gen, n_random=15, max_corners=0),
-                        pool[torch.argsort(attack.scores(network, prop, pool, ctx.active))[:32]]])
-    if starts.shape[0] < len(ctx.active):
-        starts = starts.repeat(len(ctx.active) // starts.shape[0] + 1, 1)
-    found = attack.pgd(network, prop, ctx.box, starts, steps=40, active=ctx.active)
-    cexs = attack.confirm(ctx.net, prop, ctx.box, torch.cat([found, pool]), ctx.input_shape)
-    if cexs:
-        return _finish(ctx, "fail", _fail_message(ctx, cexs[0]), "PGD attack",
-                       counterexamples, cexs)
+    out = _attack_root(ctx, pts, counterexamples)
+    if out is not None:
+        return out
 
     # 4. alpha-CROWN on what is left, when the box is wide and it fits the
-    #    budget. It costs 50 to 75 CROWN passes of the box (20 optimisation
-    #    steps, forward and backward, and auto-LiRPA's set-up; measured on ACAS
-    #    Xu, one thread). With few free dimensions cutting the box is cheaper:
-    #    on 15 ACAS Xu instances (5 inputs) branch and bound needed the same
-    #    boxes after it as without it, and it added 1 to 2 s to each (66 s in all
-    #    against 53 s); where it proved the whole box, CROWN did so after 7 boxes
-    #    in a quarter of the time.
-    used = first
+    #    budget (with few free inputs, cutting the box is cheaper).
+    used, reference = first, None
     left = ctx.deadline - time.monotonic()
-    free = int(((ctx.proof_ub - ctx.proof_lb) > 0).sum())
+    relu_split = _splits_relus(ctx)
     if alpha and method != "IBP" and any(m == "relu" for m in network.layers) \
-            and free > ALPHA_MIN_FREE and 80 * crown_time < 0.25 * left:
-        La, _ = bounder.bounds(plb, pub, prop.rows(ctx.active), method="alpha-CROWN")
+            and ctx.free > settings.ALPHA_MIN_FREE \
+            and (80 * crown_time < 0.25 * left or relu_split and 80 * crown_time < left):
+        La, _, reference = bounder.bounds(plb, pub, prop.rows(ctx.active), method="alpha-CROWN",
+                                          intermediate=True)
         cert_a, rcert_a = prop.certify(La, err, mag, ctx.active)
         cert, rcert = torch.maximum(cert, cert_a), torch.maximum(rcert, rcert_a)
         used = "alpha-CROWN"
@@ -280,13 +266,20 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
                            "alpha-CROWN's tighter bounds", used, counterexamples,
                            rigorous=bool((rcert > 0).all()))
 
-    # 5. Branch and bound.
-    out = bab.branch_and_bound(ctx, cert, rcert, branching=branching)
-    label = f"{used} + BaB ({out.boxes} boxes)"
+    # 5. Branch and bound: on ReLU splits for wide boxes, else on the input box.
+    if relu_split and method != "IBP":
+        if reference is None:
+            reference = bounder.bounds(plb, pub, prop.rows(ctx.active), intermediate=True)[-1]
+        out = relu_bab.relu_branch_and_bound(ctx, cert, rcert, reference)
+        label = f"{used} + ReLU BaB ({out.boxes} subproblems)"
+        done = f"after splitting {out.boxes} subproblems on the signs of ReLUs"
+    else:
+        out = bab.branch_and_bound(ctx, cert, rcert, branching=branching)
+        label = f"{used} + BaB ({out.boxes} boxes)"
+        done = f"after splitting it into {out.boxes} boxes"
     if out.status == "pass":
-        return _finish(ctx, "pass", f"proved for every input in the box, after "
-                       f"splitting it into {out.boxes} boxes", label, counterexamples,
-                       boxes=out.boxes, rigorous=out.rigorous)
+        return _finish(ctx, "pass", f"proved for every input in the box, {done}", label,
+                       counterexamples, boxes=out.boxes, rigorous=out.rigorous)
     if out.status == "fail":
         return _finish(ctx, "fail", _fail_message(ctx, out.cexs[0]), label + ", attack",
                        counterexamples, out.cexs, boxes=out.boxes)
@@ -294,6 +287,36 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     note = f"no counterexample found in {spent:.3g} s ({out.reason})"
     return _finish(ctx, "unknown", _gap_message(ctx, out.worst, out.boxes, note), label,
                    counterexamples, boxes=out.boxes)
+
+
+def _splits_relus(ctx: Context) -> bool:
+    """Which search: ReLU splits where the box has many free inputs (an image's
+    ball, where halving one input of hundreds barely moves a bound), input splits
+    where it has few (ACAS Xu's five, where each cut shrinks the box a lot)."""
+    return ctx.free > settings.RELU_SPLIT_MIN_FREE and ctx.bounder.intermediate_width > 0
+
+
+def _attack_root(ctx: Context, pts: torch.Tensor, counterexamples):
+    """PGD on the whole box before any search: from random points and from the best
+    of a sweep (``attack.sweep``); on wide boxes also the targeted, restarted attack
+    of ``attack.image_attack``. A confirmed counterexample ends the run."""
+    network, prop = ctx.network, ctx.prop
+    pool = torch.cat([pts, attack.sweep(ctx.box, ctx.gen, settings.SWEEP_POINTS)])
+    starts = torch.cat([attack.samples(ctx.box, ctx.gen, n_random=15, max_corners=0),
+                        pool[torch.argsort(attack.scores(network, prop, pool, ctx.active))[:32]]])
+    if starts.shape[0] < len(ctx.active):
+        starts = starts.repeat(len(ctx.active) // starts.shape[0] + 1, 1)
+    found = [attack.pgd(network, prop, ctx.box, starts, steps=settings.ROOT_PGD_STEPS,
+                        active=ctx.active)]
+    if ctx.free > settings.IMAGE_MIN_FREE:
+        found.append(attack.image_attack(network, prop, ctx.box, ctx.gen, ctx.active,
+                                         restarts=settings.IMAGE_RESTARTS,
+                                         steps=settings.IMAGE_STEPS))
+    cexs = attack.confirm(ctx.net, prop, ctx.box, torch.cat(found + [pool]), ctx.input_shape)
+    if cexs:
+        return _finish(ctx, "fail", _fail_message(ctx, cexs[0]), "PGD attack",
+                       counterexamples, cexs)
+    return None
 
 
 @_any_grad_mode
@@ -310,7 +333,7 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
     network confirms (also appended to ``counterexamples`` when a list is given),
     else "unknown" with what is left unproved. ``timeout`` in seconds;
     ``method`` the strongest bound used before branching ("CROWN" skips
-    alpha-CROWN, which runs only on boxes with more than ``ALPHA_MIN_FREE``
+    alpha-CROWN, which runs only on boxes with more than ``settings.ALPHA_MIN_FREE``
     free inputs anyway; "IBP" uses interval bounds only); ``branching`` which input
     dimension a box is cut along ("smear", "smear-full" or "widest"; see
     ``verifier.bab``); ``progress`` shows a progress bar on stdout (None: only
@@ -353,7 +376,7 @@ def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: flo
 
 
 @_any_grad_mode
-def output_bounds(net, x_specs, method: str = "CROWN"):
+def output_bounds(net, x_specs, method: str = "CROWN") -> tuple[torch.Tensor, torch.Tensor]:
     """Sound ``(lower, upper)`` bounds (1-D float64 tensors) on every output over the box.
 
     For a network ending in softmax these bound the probabilities, from CROWN
