@@ -331,7 +331,6 @@ class Search:
         clamped bounds (auto-LiRPA intersects its new bounds with them, layer after
         layer, so a split tightens everything after it; ``Bounder.bounds``). The
         CROWN bound of the property on the domain is kept too."""
-        ctx = self.ctx
         # A split in the last ReLU layer has nothing after it to tighten.
         redo = (self.split_layer < len(self.widths) - 1).nonzero().flatten()
         if redo.numel() == 0:
