@@ -82,3 +82,11 @@ def grade_class(root: Path) -> dict:
     assert result.returncode == 0 and result.stderr == "", result.stderr
     return {"root": root, "source": source, "subs": subs, "out": root / "out", "cache": root / "cache",
             "rows": read_rows(root / "out" / "grades.csv"), "source_nb": source_nb, "release_nb": release_nb}
+
+
+def release_for_grading(source: Path, root: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    """``autograde release --out root/release --source SOURCE`` (it must succeed); the source and
+    the released notebook, read."""
+    released = autograde("release", "--out", root / "release", "--source", source, cwd=root)
+    assert released.returncode == 0, released.stdout + released.stderr
+    return nbformat.read(source, as_version=4), nbformat.read(root / "release" / "lab3.ipynb", as_version=4)

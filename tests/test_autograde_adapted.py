@@ -15,7 +15,7 @@ import pytest
 
 from autograde import crafted, source_check
 from autograde.course import CourseError, release
-from grading_runs import autograde, instructor_folder, read_rows
+from grading_runs import autograde, instructor_folder, read_rows, release_for_grading
 
 PROVIDED = ("RADIUS = 1.0\n"
             "def in_unit_disc(p):\n"
@@ -79,10 +79,7 @@ def test_an_adapted_lab_grades_the_instructors_helpers_from_the_source(tmp_path)
     """The reference gets full marks; a student who changes the provided constant and helper
     changes nothing in the check; a wrong value loses exactly its test's points."""
     source = adapted(tmp_path)
-    result = autograde("release", "--out", tmp_path / "release", "--source", source, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    source_nb = nbformat.read(source, as_version=4)
-    release_nb = nbformat.read(tmp_path / "release" / "lab3.ipynb", as_version=4)
+    source_nb, release_nb = release_for_grading(source, tmp_path)
     subs = tmp_path / "submissions"
     crafted.write_submission(crafted.perfect(source_nb, release_nb), subs / "reference.ipynb")
     shadowing = crafted.perfect(source_nb, release_nb)

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from autograde import crafted, source_check
-from grading_runs import autograde, read_rows
+from grading_runs import autograde, read_rows, release_for_grading
 from test_autograde_adapted import _cell, adapted, total
 
 COUNT_FAR = ("def count_far(ps):\n"
@@ -93,10 +93,7 @@ def graded(tmp_path_factory):
     """The calls lab released and graded: reference, blank, wrong function and value, attacks."""
     root = tmp_path_factory.mktemp("calls")
     source = calls_lab(root)
-    released = autograde("release", "--out", root / "release", "--source", source, cwd=root)
-    assert released.returncode == 0, released.stdout + released.stderr
-    source_nb = nbformat.read(source, as_version=4)
-    release_nb = nbformat.read(root / "release" / "lab3.ipynb", as_version=4)
+    source_nb, release_nb = release_for_grading(source, root)
     subs = root / "submissions"
     reference = crafted.perfect(source_nb, release_nb)
     wrong = _replace(_replace(reference, "count_far", "def count_far(ps):\n    return 0"),
@@ -183,10 +180,7 @@ def test_the_calls_lab_grades_the_same_without_bubblewrap(tmp_path):
     import sys
 
     source = calls_lab(tmp_path)
-    released = autograde("release", "--out", tmp_path / "release", "--source", source, cwd=tmp_path)
-    assert released.returncode == 0, released.stdout + released.stderr
-    reference = crafted.perfect(nbformat.read(source, as_version=4),
-                                nbformat.read(tmp_path / "release" / "lab3.ipynb", as_version=4))
+    reference = crafted.perfect(*release_for_grading(source, tmp_path))
     crafted.write_submission(reference, tmp_path / "subs" / "reference.ipynb")
     graded = subprocess.run([sys.executable, "-m", "autograde", "grade", str(tmp_path / "subs"), "--out",
                              str(tmp_path / "out"), "--source", str(source), "--timeout", "25"],
