@@ -128,8 +128,7 @@ def _try_mode(mode: sandbox.Mode, folder: Path, limits: Limits, data_dir: Path |
     env = dict(os.environ)
     if mode.sandboxed:
         environment = _environment(sandbox.BOX, "/tmp", limits, sandbox.DATA if data_dir else None)
-        command = sandbox.bwrap_command(mode.binary, folder, data_dir, limits.shm_bytes, environment, command,
-                                        own_proc=mode.own_proc)
+        command = sandbox.bwrap_command(mode, folder, data_dir, limits.shm_bytes, environment, command)
         env = {"PATH": "/usr/bin:/bin"}
     try:
         if run_as is not None:
@@ -323,8 +322,7 @@ def execute(box: Path, submitted: NotebookNode, settings: RunSettings, log: Path
 
         if binary:
             binds = [(str(channel_folder), CHANNEL)] if channel_folder else []
-            command = sandbox.bwrap_command(binary, box, data_dir, limits.shm_bytes, environment, runner,
-                                            own_proc=mode.own_proc, binds=binds)
+            command = sandbox.bwrap_command(mode, box, data_dir, limits.shm_bytes, environment, runner, binds)
             seconds, killed = box_run.run(sandbox.as_user(command, run_as), {"PATH": "/usr/bin:/bin"})
         else:
             token = processes.new_token()

@@ -524,13 +524,14 @@ def read_only_paths(data_dir: Path | None) -> list[tuple[str, str]]:
     return pairs
 
 
-def bwrap_command(binary: str, box: Path, data_dir: Path | None, shm_bytes: int,
-                  environment: dict[str, str], command: list[str], own_proc: bool = True,
-                  binds: list[tuple[str, str]] = ()) -> list[str]:
-    """The bwrap command line that runs `command` in the sandbox described in the module docstring;
-    with `own_proc` False, the existing /proc is bound in instead of a new one (``bwrap-hostproc``).
-    `binds` are more (host path, sandbox path) pairs bound read-only (the call channel's folder)."""
-    args = [binary, "--unshare-all", "--die-with-parent", "--new-session"]
+def bwrap_command(mode: Mode, box: Path, data_dir: Path | None, shm_bytes: int,
+                  environment: dict[str, str], command: list[str], binds: list[tuple[str, str]] = ()) -> list[str]:
+    """The bwrap command line that runs `command` in the sandbox described in the module docstring,
+    with `mode`'s bwrap program; in ``bwrap-hostproc`` mode the existing /proc is bound in instead
+    of a new one. `binds` are more (host path, sandbox path) pairs bound read-only (the call
+    channel's folder)."""
+    own_proc = mode.own_proc
+    args = [mode.binary, "--unshare-all", "--die-with-parent", "--new-session"]
     for name in ("lib", "lib64", "bin", "sbin"):
         path = Path("/", name)
         if path.is_symlink():
