@@ -142,15 +142,7 @@ class _ArgumentWriter(export._Writer):
     def network(self, net: Any) -> dict:
         from verifier.network import parse
 
-        chain = parse(net)
-        layers = []
-        for layer in chain.layers:
-            if layer == "relu":
-                layers.append("relu")
-                continue
-            layers.append({"weight": self.array(layer.weight.detach().cpu().numpy()),
-                           "bias": None if layer.bias is None else self.array(layer.bias.detach().cpu().numpy())})
-        return {"layers": layers, "softmax": bool(chain.softmax)}
+        return self.chain(parse(net))
 
     def finish(self, document: dict) -> tuple[bytes, bytes]:
         import json

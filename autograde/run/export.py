@@ -154,6 +154,18 @@ class _Writer:
                 return {"error": reason}
             return {"error": reason, "remote": register(net), "structure": structure,
                     "sequential": isinstance(net, torch.nn.Sequential)}
+        found = self.chain(chain)
+        n_in = next(m for m in chain.layers if m != "relu").in_features
+        found["outputs"] = self.answer(lambda: net(torch.as_tensor(challenge.network_inputs(self.seed, n_in))))
+        if callable(getattr(net, "loss", None)):
+            n_out = [m for m in chain.layers if m != "relu"][-1].out_features
+            found["loss"] = [self.answer(lambda p=p, y=y: net.loss(torch.as_tensor(p), torch.as_tensor(y)))
+                             for p, y in challenge.loss_inputs(self.seed, n_out)]
+        return found
+
+    def chain(self, chain: Any) -> dict:
+        """``layers`` ("relu" or the keys of a Linear's weight and bias) and ``softmax`` of a chain
+        ``verifier.network.parse`` read."""
         layers = []
         for layer in chain.layers:
             if layer == "relu":
@@ -162,14 +174,7 @@ class _Writer:
             bias = layer.bias.detach().cpu().numpy() if layer.bias is not None else None
             layers.append({"weight": self.array(layer.weight.detach().cpu().numpy()),
                            "bias": self.array(bias) if bias is not None else None})
-        found = {"layers": layers, "softmax": bool(chain.softmax)}
-        n_in = next(m for m in chain.layers if m != "relu").in_features
-        found["outputs"] = self.answer(lambda: net(torch.as_tensor(challenge.network_inputs(self.seed, n_in))))
-        if callable(getattr(net, "loss", None)):
-            n_out = [m for m in chain.layers if m != "relu"][-1].out_features
-            found["loss"] = [self.answer(lambda p=p, y=y: net.loss(torch.as_tensor(p), torch.as_tensor(y)))
-                             for p, y in challenge.loss_inputs(self.seed, n_out)]
-        return found
+        return {"layers": layers, "softmax": bool(chain.softmax)}
 
     def answer(self, compute) -> dict:
         """{"array": key} with what `compute()` returned, or {"error": message}."""
