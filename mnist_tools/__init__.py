@@ -1,7 +1,8 @@
 """The MNIST part of Lab 3: data that loads offline, perturbation boxes and their pictures.
 
 ``MNISTData`` (with ``provision_mnist`` behind it), ``plot_mnist``, ``perturb_one_pixel``,
-``perturb_all_pixels``, ``show_perturbation``, ``show_counterexample``, and the kit's fast
+``perturb_all_pixels``, ``show_perturbation``, ``show_counterexample``, ``robust_radius`` (the
+largest perturbation the verifier proves harmless) with ``show_radius_search``, and the kit's fast
 ``Trainer`` and ``info`` (the same objects as in ``circle``).
 
 Names are imported on first use, so ``import mnist_tools.provision`` (what the grader needs to
@@ -16,6 +17,9 @@ _HOMES = {
     "perturb_all_pixels": "mnist_tools.perturb",
     "perturb_one_pixel": "mnist_tools.perturb",
     "plot_mnist": "mnist_tools.plots",
+    "RadiusSearch": "mnist_tools.radius",
+    "robust_radius": "mnist_tools.radius",
+    "show_radius_search": "mnist_tools.radius",
     "show_counterexample": "mnist_tools.plots",
     "show_perturbation": "mnist_tools.plots",
     "MNISTUnavailableError": "mnist_tools.provision",

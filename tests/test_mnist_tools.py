@@ -123,3 +123,81 @@ def test_pictures_raise_no_warning(x):
     x_lb, x_ub = mnist_tools.perturb_one_pixel(x, 30, 0.5)
     mnist_tools.show_perturbation(x_lb, x_ub)
     mnist_tools.show_counterexample(model, x, x_ub)
+
+
+# --- robust_radius: the largest radius the verifier proves ---------------------------------
+
+def linear_classifier(seed):
+    """784 -> 2 logits, no ReLU: CROWN is exact, so the robust radius is known in closed form."""
+    torch.manual_seed(seed)
+    layer = nn.Linear(784, 2)
+    return nn.Sequential(layer), layer
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_robust_radius_brackets_the_exact_radius_of_a_linear_classifier(x, seed):
+    model, layer = linear_classifier(seed)
+    with torch.no_grad():
+        logits = model(x)[0]
+        label = int(logits.argmax())
+        w = (layer.weight[label] - layer.weight[1 - label]).double()
+        margin = float(logits[label] - logits[1 - label])
+        exact = margin / float(w[:392].abs().sum())      # the top half moves; margin hits 0
+    search = mnist_tools.robust_radius(model, x, label, budget=20, start=exact / 50,
+                                       precision=1.05)
+    assert 0 < search.proved <= exact * (1 + 1e-6) and search.refuted is not None
+    assert search.refuted >= exact * (1 - 1e-6)
+    assert search.refuted / search.proved <= 1.05 ** 2, str(search)
+    # the counterexample is a real one, in the box of the radius it refutes
+    x_lb, x_ub = mnist_tools.perturb_all_pixels(x, search.refuted)
+    cex = search.counterexample.reshape(1, -1)
+    assert bool(((cex >= x_lb) & (cex <= x_ub)).all())
+    with torch.no_grad():
+        assert int(model(cex).argmax()) != label
+
+
+def test_robust_radius_answers_agree_with_each_other_on_a_relu_network(x):
+    """Every radius proved lies below every radius refuted, and the steps say how."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10),
+                          nn.Softmax(dim=1))
+    with torch.no_grad():
+        label = int(model(x).argmax())
+    search = mnist_tools.robust_radius(model, x, label, budget=4)
+    proved = [s.delta for s in search.steps if s.status == "pass"]
+    refuted = [s.delta for s in search.steps if s.status == "fail"]
+    assert proved and search.proved == max(proved)
+    assert not refuted or max(proved) < min(refuted) == search.refuted
+    assert all(s.method and s.seconds >= 0 for s in search.steps)
+    assert search.seconds < 4 + 10                     # the budget, and a loaded machine
+    text = str(search)
+    assert "largest radius proved" in text and len(text.splitlines()) == len(search.steps) + 2
+    figure = mnist_tools.show_radius_search(search)
+    assert len(figure.axes[0].collections) >= 2         # the band proved and its points
+
+
+def test_robust_radius_on_a_misclassified_image_proves_nothing(x):
+    model, _ = linear_classifier(0)
+    with torch.no_grad():
+        wrong = 1 - int(model(x).argmax())
+    search = mnist_tools.robust_radius(model, x, wrong, budget=3)
+    assert search.proved == 0 and search.refuted is not None
+    assert "no radius proved" in search.summary()
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"label": 1.0}, "label"), ({"label": True}, "label"), ({"budget": 0}, "budget"),
+    ({"start": float("nan")}, "start"), ({"precision": 1}, "precision"),
+])
+def test_robust_radius_rejects_bad_arguments(x, kwargs, word):
+    model, _ = linear_classifier(0)
+    args = {"label": 0, **kwargs}
+    label = args.pop("label")
+    with pytest.raises(ValueError, match=word):
+        mnist_tools.robust_radius(model, x, label, **args)
+
+
+def test_show_radius_search_with_no_step_says_so():
+    empty = mnist_tools.RadiusSearch(proved=0.0, refuted=None, counterexample=None)
+    figure = mnist_tools.show_radius_search(empty)
+    assert "no call" in figure.axes[0].get_title()
