@@ -81,7 +81,7 @@ def sweep(box: Box, gen: torch.Generator, n: int = 1024, on_face: float = 0.3) -
     uniform points miss it)."""
     x = box.uniform(n, gen)
     half = n // 2
-    u = torch.rand(half, x.shape[1], generator=gen, dtype=torch.float64).to(box.device)
+    u = torch.rand(n - half, x.shape[1], generator=gen, dtype=torch.float64).to(box.device)
     x[half:] = torch.where(u < on_face / 2, box.lo, torch.where(u < on_face, box.hi, x[half:]))
     return x
 

@@ -140,8 +140,12 @@ class _Search:
                           torch.zeros(1, dtype=torch.float64, device=dev),
                           (hi - lo) / self.root_width, ref)   # widest-first until gradients exist
         self.ref_budget = settings.REFERENCE_BYTES // max(1, 16 * self.width)
-        self.batch = settings.FIRST_BATCH
         self.cap = max(1, min(settings.MAX_BATCH, ctx.bounder.chunk_size(self.C.shape[0]) // 2))
+        # Until a round is timed, a parent's cost is guessed from CROWN's on the whole box.
+        self.per_parent = 2 * settings.ROUND_COST_FACTOR * ctx.bound_seconds
+        left = ctx.deadline - time.monotonic()
+        self.batch = max(1, min(settings.FIRST_BATCH,
+                                int(0.5 * left / max(self.per_parent, 1e-9))))
         self.rigorous, self.proved, self.boxes = True, 0.0, 1
 
     def outcome(self, status: str, **kw) -> Outcome:
@@ -153,8 +157,12 @@ class _Search:
         bar = _progress_bar(self.ctx.progress)
         try:
             while len(self.open):
-                if time.monotonic() > self.ctx.deadline:
+                left = self.ctx.deadline - time.monotonic()
+                if left <= 0:
                     return self.outcome("unknown", reason="time budget used up")
+                if self.per_parent > left:
+                    return self.outcome("unknown", reason="time budget used up (the next "
+                                        f"round would take about {self.per_parent:.2g} s)")
                 if len(self.open) > max_boxes:
                     return self.outcome("unknown", reason=f"more than {max_boxes} open boxes")
                 t_round = time.monotonic()
@@ -276,7 +284,7 @@ class _Search:
         timeout."""
         if spent < settings.QUICK_ROUND and self.batch < self.cap:
             self.batch = min(self.cap, self.batch * 2)
-        per_parent = spent / take
+        per_parent = self.per_parent = spent / take
         left = self.ctx.deadline - time.monotonic()
         self.batch = max(1, min(self.batch, int(min(settings.MAX_ROUND, 0.5 * left)
                                                 / max(per_parent, 1e-9))))

@@ -34,6 +34,7 @@ class Context:
     bounder: object = None          # ``verifier.bounds.Bounder`` of ``network``
     lower: torch.Tensor | None = None   # the output bounds reported in the result
     upper: torch.Tensor | None = None
+    bound_seconds: float = 0.0      # CROWN on the whole box, once: what first rounds are sized by
 
     @property
     def free(self) -> int:

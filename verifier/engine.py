@@ -211,7 +211,7 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     first = "IBP" if method == "IBP" else "CROWN"
     crown_time = time.monotonic()
     L, U = bounder.bounds(plb, pub, rep, method=first, upper=True)
-    crown_time = time.monotonic() - crown_time
+    crown_time = ctx.bound_seconds = time.monotonic() - crown_time
     m = network.n_out
     lo, hi = _output_bounds(network, L, U, idx) if network.softmax else (L[:, :m], U[:, :m])
     ctx.lower, ctx.upper = lo[0].cpu(), hi[0].cpu()
@@ -301,22 +301,37 @@ def _attack_root(ctx: Context, pts: torch.Tensor, counterexamples):
     of a sweep (``attack.sweep``); on wide boxes also the targeted, restarted attack
     of ``attack.image_attack``. A confirmed counterexample ends the run."""
     network, prop = ctx.network, ctx.prop
-    pool = torch.cat([pts, attack.sweep(ctx.box, ctx.gen, settings.SWEEP_POINTS)])
+    # The attack fits its share of the time left. What one point costs through the network
+    # is measured on the samples: on small networks the defaults fit easily, while one of
+    # thousands of neurons a layer can take milliseconds a point.
+    began = time.monotonic()
+    attack.scores(network, prop, pts, ctx.active)
+    per_point = max((time.monotonic() - began) / pts.shape[0], 1e-9)
+    share = settings.ROOT_ATTACK_SHARE * max(ctx.deadline - time.monotonic(), 0.0)
+    sweep = int(min(settings.SWEEP_POINTS, max(16, 0.3 * share / per_point)))
+    pool = torch.cat([pts, attack.sweep(ctx.box, ctx.gen, sweep)])
     starts = torch.cat([attack.samples(ctx.box, ctx.gen, n_random=15, max_corners=0),
                         pool[torch.argsort(attack.scores(network, prop, pool, ctx.active))[:32]]])
     if starts.shape[0] < len(ctx.active):
         starts = starts.repeat(len(ctx.active) // starts.shape[0] + 1, 1)
-    found = [attack.pgd(network, prop, ctx.box, starts, steps=settings.ROOT_PGD_STEPS,
-                        active=ctx.active)]
+    # A PGD step costs about three passes per start (forward and backward).
+    steps = _fit_steps(settings.ROOT_PGD_STEPS, 0.4 * share, 3 * per_point * starts.shape[0])
+    found = [attack.pgd(network, prop, ctx.box, starts, steps=steps, active=ctx.active)]
     if ctx.free > settings.IMAGE_MIN_FREE:
+        starts = settings.IMAGE_RESTARTS * len(ctx.active)
+        steps = _fit_steps(settings.IMAGE_STEPS, 0.3 * share, 3 * per_point * starts)
         found.append(attack.image_attack(network, prop, ctx.box, ctx.gen, ctx.active,
-                                         restarts=settings.IMAGE_RESTARTS,
-                                         steps=settings.IMAGE_STEPS))
+                                         restarts=settings.IMAGE_RESTARTS, steps=steps))
     cexs = attack.confirm(ctx.net, prop, ctx.box, torch.cat(found + [pool]), ctx.input_shape)
     if cexs:
         return _finish(ctx, "fail", _fail_message(ctx, cexs[0]), "PGD attack",
                        counterexamples, cexs)
     return None
+
+
+def _fit_steps(default: int, seconds: float, per_step: float) -> int:
+    """``default`` attack steps, or fewer (at least 4) when they do not fit in ``seconds``."""
+    return int(min(default, max(4, seconds / max(per_step, 1e-9))))
 
 
 @_any_grad_mode

@@ -23,6 +23,8 @@ FIRST_BATCH = 64            # boxes split in the first round; doubled while roun
 MAX_BATCH = 4096            # most boxes split in one round
 QUICK_ROUND = 0.25          # seconds: a round quicker than this doubles the batch
 MAX_ROUND = 2.0             # seconds: the longest round we plan (also half the time left)
+ROUND_COST_FACTOR = 4       # a subproblem's bound (with what branching needs) against CROWN's on
+                            #   the whole box: sizes a first round before any has been timed
 REFERENCE_BYTES = 1e9       # memory for the open boxes' ReLU-input bounds, bytes
 MAX_BOXES = 2_000_000       # open boxes before the search gives up
 
@@ -38,6 +40,7 @@ RELU_STORE_BYTES = 1.5e9    # memory the open subproblems may hold, bytes (caps 
 
 # -- attacks (verifier.attack) --------------------------------------------------------
 ROOT_PGD_STEPS = 40         # PGD steps before any search
+ROOT_ATTACK_SHARE = 0.25    # of the time left, what the attacks before the search may use
 BAB_PGD_STEPS = 10          # PGD steps inside the worst open boxes, every round
 SWEEP_POINTS = 4096         # random points (half on the box's faces) scored before PGD
 IMAGE_MIN_FREE = 64         # boxes with more free inputs than this get the image attack
