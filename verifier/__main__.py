@@ -32,15 +32,20 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:
+    from verifier.vnnlib_reader import Case
+
 EXIT = {"unsat": 0, "sat": 10, "unknown": 20, "timeout": 30}
 
 
-def load_network(path: Path):
+def load_network(path: Path) -> torch.nn.Sequential:
     """The network in ``path``; ``FormatError`` when it cannot be read, whatever the reason."""
     from verifier import formats
 
@@ -55,7 +60,7 @@ def load_network(path: Path):
                                   f"({type(e).__name__}: {e})") from None
 
 
-def widths(net) -> tuple[int, int]:
+def widths(net: torch.nn.Module) -> tuple[int, int]:
     """(inputs, outputs) of a loaded network: what the loader says, else its Linear layers."""
     if hasattr(net, "n_inputs") and hasattr(net, "n_outputs"):
         return int(net.n_inputs), int(net.n_outputs)
@@ -63,7 +68,8 @@ def widths(net) -> tuple[int, int]:
     return linears[0].in_features, linears[-1].out_features
 
 
-def exact_counterexample(net, case, cex: torch.Tensor):
+def exact_counterexample(net: torch.nn.Module, case: Case, cex: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
     """``(x, y)``, flat tensors, of a point where the property file's constraints, read exactly,
     hold at the input and at the network's output; ``(None, None)`` when neither ``cex`` nor a
     point an ulp or so away (``Case.moved_inside``: verify's box rounds the file's bounds
@@ -84,7 +90,8 @@ def run(net_path: Path, prop_path: Path, timeout: float) -> tuple[str, list]:
     return run_instance(load_network(net_path), prop_path, timeout)
 
 
-def run_instance(net, prop_path: Path, timeout: float) -> tuple[str, list]:
+def run_instance(net: torch.nn.Module, prop_path: Path,
+                 timeout: float) -> tuple[str, list[str]]:
     """``run`` for a network already loaded (an ``nn.Module`` taking inputs of shape (1, n)).
 
     A counterexample is reported only when the property file's own constraints, read exactly,
@@ -135,7 +142,7 @@ def process_age() -> float:
         return 0.0
 
 
-def main(argv=None, spent: float = 0.0) -> int:
+def main(argv: Sequence[str] | None = None, spent: float = 0.0) -> int:
     """The command line; ``spent``: seconds of the budget already gone (the command itself
     passes its process's age, see ``process_age``)."""
     parser = argparse.ArgumentParser(prog="python -m verifier", description=__doc__.split("\n")[0])

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import math
 
-from verifier.outputs import Y, all_of, any_of
+from verifier import outputs
+from verifier.formats import NNet
+from verifier.outputs import Formula, Y, all_of, any_of
 
 PI = 3.141593
 COC, WEAK_LEFT, WEAK_RIGHT, STRONG_LEFT, STRONG_RIGHT = range(5)
 
 
-def minimal(i: int):
+def minimal(i: int) -> outputs.All:
     """Advisory ``i`` has the minimal score (ties allowed)."""
     return all_of(Y[i] <= Y[j] for j in range(5) if j != i)
 
 
-def not_minimal(i: int):
+def not_minimal(i: int) -> outputs.Any:
     """Some other advisory scores strictly lower than ``i``."""
     return any_of(Y[j] < Y[i] for j in range(5) if j != i)
 
@@ -59,7 +61,7 @@ PROPERTIES = {
 NETWORK = {5: "1_1", 6: "1_1", 7: "1_9", 8: "2_9", 9: "3_3", 10: "4_5"}
 
 
-def instance(k: int, model):
+def instance(k: int, model: NNet) -> tuple[list[list[tuple[float, float]]], Formula]:
     """``([x_specs, ...], property)`` of phi_k for a loaded ``NNet``."""
     boxes, make = PROPERTIES[k]
     return [model.input_box(lo, hi) for lo, hi in boxes], make(model)

@@ -31,6 +31,7 @@ import functools
 import math
 import numbers
 import time
+from collections.abc import Sequence
 
 import torch
 
@@ -40,6 +41,7 @@ from verifier import settings
 from verifier.bounds import METHODS
 from verifier.context import Context
 from verifier.result import VerificationResult
+from verifier.specs import XSpecs, YSpecs
 
 
 def _any_grad_mode(fn):
@@ -335,9 +337,11 @@ def _fit_steps(default: int, seconds: float, per_step: float) -> int:
 
 
 @_any_grad_mode
-def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0,
-           input_shape=None, method: str = "alpha-CROWN", branching: str = "smear",
-           progress=None, seed: int = 0) -> VerificationResult:
+def verify(net: torch.nn.Module, x_specs: XSpecs, y_specs: YSpecs,
+           counterexamples: list[torch.Tensor] | None = None, *, timeout: float = 30.0,
+           input_shape: Sequence[int] | None = None, method: str = "alpha-CROWN",
+           branching: str = "smear", progress: bool | None = None,
+           seed: int = 0) -> VerificationResult:
     """Check that every input in the box ``x_specs`` gives outputs within ``y_specs``.
 
     ``x_specs``: one ``(lb, ub)`` pair per input (finite); ``y_specs``: one
@@ -370,8 +374,10 @@ def verify(net, x_specs, y_specs, counterexamples=None, *, timeout: float = 30.0
 
 
 @_any_grad_mode
-def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: float = 30.0,
-                      input_shape=None, branching: str = "smear", progress=None,
+def verify_robustness(net: torch.nn.Module, x_specs: XSpecs, label: int,
+                      counterexamples: list[torch.Tensor] | None = None, *,
+                      timeout: float = 30.0, input_shape: Sequence[int] | None = None,
+                      branching: str = "smear", progress: bool | None = None,
                       seed: int = 0) -> VerificationResult:
     """Check that ``label`` stays the network's argmax for every input in the box.
 
@@ -391,7 +397,8 @@ def verify_robustness(net, x_specs, label, counterexamples=None, *, timeout: flo
 
 
 @_any_grad_mode
-def output_bounds(net, x_specs, method: str = "CROWN") -> tuple[torch.Tensor, torch.Tensor]:
+def output_bounds(net: torch.nn.Module, x_specs: XSpecs,
+                  method: str = "CROWN") -> tuple[torch.Tensor, torch.Tensor]:
     """Sound ``(lower, upper)`` bounds (1-D float64 tensors) on every output over the box.
 
     For a network ending in softmax these bound the probabilities, from CROWN

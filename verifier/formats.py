@@ -29,19 +29,27 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import os
 import re
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import nn
 
 from verifier import vnnlib_reader
+from verifier.outputs import Formula
 from verifier.vnnlib_reader import FormatError
+
+if TYPE_CHECKING:
+    import onnx
 
 
 # -- NNet -----------------------------------------------------------------------
@@ -54,21 +62,21 @@ class NNet:
     mean: np.ndarray      # n_in + 1 values: inputs, then the output mean
     range: np.ndarray     # n_in + 1 values: inputs, then the output range
 
-    def normalise(self, x) -> np.ndarray:
+    def normalise(self, x: ArrayLike) -> np.ndarray:
         """Physical inputs -> what ``net`` takes (clipped to the header's range first)."""
         x = np.clip(np.asarray(x, float), self.input_min, self.input_max)
         return (x - self.mean[:-1]) / self.range[:-1]
 
-    def input_box(self, lo, hi) -> list:
+    def input_box(self, lo: ArrayLike, hi: ArrayLike) -> list[tuple[float, float]]:
         """A box in physical units -> ``x_specs`` for ``net``: clip, then normalise."""
         lo, hi = self.normalise(lo), self.normalise(hi)
         return list(zip(lo.tolist(), hi.tolist()))
 
-    def physical_input(self, x) -> np.ndarray:
+    def physical_input(self, x: ArrayLike) -> np.ndarray:
         """What ``net`` takes -> inputs in physical units (undoes ``normalise``)."""
         return np.asarray(x, float) * self.range[:-1] + self.mean[:-1]
 
-    def to_physical(self, y):
+    def to_physical(self, y: ArrayLike) -> np.ndarray | float:
         """Outputs of ``net`` -> the scores in the units of the original table."""
         return np.asarray(y, float) * self.range[-1] + self.mean[-1]
 
@@ -85,7 +93,7 @@ def _numbers(line: str, where: str) -> list:
                           f"{line.strip()[:60]!r}") from None
 
 
-def load_nnet(path) -> NNet:
+def load_nnet(path: str | os.PathLike) -> NNet:
     """Read an NNet file (see the module doc)."""
     path = Path(path)
     lines = [ln for ln in path.read_text().splitlines()
@@ -126,7 +134,7 @@ def load_nnet(path) -> NNet:
 
 # -- ONNX -------------------------------------------------------------------------
 
-def load_onnx(path) -> nn.Sequential:
+def load_onnx(path: str | os.PathLike | bytes | onnx.ModelProto) -> nn.Sequential:
     """The network an ONNX graph computes, from its input to ``graph.output`` (nodes in
     any order, unused ones ignored), as an ``nn.Sequential`` of Linear / ReLU layers
     (Flatten first when the input has more than two dimensions), with ``n_inputs`` and
@@ -153,7 +161,7 @@ def _text(path: Path, errors: str = "strict") -> str:
     return path.read_text(errors=errors)
 
 
-def vnnlib_version(path) -> str:
+def vnnlib_version(path: str | os.PathLike) -> str:
     """``"2.0"`` for a file that declares ``(vnnlib-version <2.0>)``, else ``"1.0"``."""
     text = _text(Path(path), errors="replace")
     text = re.sub(r";[^\n]*", "", text)                  # comments
@@ -202,7 +210,7 @@ def _sealed(read, *args):
     (``sys.exc_info()``) in the frame that called them; every later error there would then show
     a chain of StopIteration in its traceback. A generator keeps its own exception state, which
     goes with it."""
-    def frame():
+    def frame() -> Iterator:
         yield read(*args)
 
     sealed = frame()
@@ -253,7 +261,7 @@ def _sizes(definitions) -> int:
     return sum(int(np.prod([int(d) for d in x.shape])) for x in definitions)
 
 
-def read_vnnlib(path, n_in: int, n_out: int) -> list[vnnlib_reader.Case]:
+def read_vnnlib(path: str | os.PathLike, n_in: int, n_out: int) -> list[vnnlib_reader.Case]:
     """The cases of a VNN-LIB file (see ``verifier.vnnlib_reader``): each an input box, the
     file's own constraints behind it (``Case.unsafe_at`` checks a counterexample against them)
     and the property that must hold there (``Case.prop``). No case: the file's constraints
@@ -274,7 +282,8 @@ def read_vnnlib(path, n_in: int, n_out: int) -> list[vnnlib_reader.Case]:
     return vnnlib_reader.combine(formula, n_in, n_out, path.name)
 
 
-def load_vnnlib(path, n_in: int, n_out: int) -> list:
+def load_vnnlib(path: str | os.PathLike, n_in: int,
+                n_out: int) -> list[tuple[list, Formula]]:
     """``[(x_specs, property), ...]``: each case's input box and the property that
     must hold there (the negation of the file's unsafe output region); an empty list
     when the file's constraints can never all hold."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+from collections.abc import Iterable
 
 MAX_CLAUSES = 4096
 
@@ -47,7 +48,7 @@ class Expr:
         self.const = const
 
     @staticmethod
-    def of(v) -> "Expr":
+    def of(v: Expr | float) -> Expr:
         return v if isinstance(v, Expr) else Expr({}, _coef(v))
 
     def __add__(self, other):
@@ -174,11 +175,11 @@ class Any(Formula):
         return " | ".join(f"({p})" for p in self.parts)
 
 
-def all_of(parts) -> All:
+def all_of(parts: Iterable[Formula]) -> All:
     return All(list(parts))
 
 
-def any_of(parts) -> Any:
+def any_of(parts: Iterable[Formula]) -> Any:
     return Any(list(parts))
 
 

@@ -1,6 +1,9 @@
 """What ``verify`` returns: a verdict a student can read, and the evidence behind it."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import torch
 from termcolor import colored
 
 STATUSES = ("pass", "fail", "unknown")
@@ -22,8 +25,10 @@ class VerificationResult:
     estimate (the message then gives it); None for "fail" and "unknown".
     """
 
-    def __init__(self, status, *, message="", lower=None, upper=None,
-                 counterexamples=None, method="", time=0.0, boxes=0, rounding=None):
+    def __init__(self, status: str, *, message: str = "", lower: torch.Tensor | None = None,
+                 upper: torch.Tensor | None = None,
+                 counterexamples: Iterable[torch.Tensor] | None = None, method: str = "",
+                 time: float = 0.0, boxes: int = 0, rounding: str | None = None) -> None:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}; got {status!r}")
         self.status = status

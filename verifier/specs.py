@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 import torch
+
+from verifier.outputs import Formula
+
+# x_specs: one (lb, ub) pair per input: a list/tuple of pairs, or an (n, 2) array or tensor
+XSpecs = Union[Sequence[Sequence[float]], np.ndarray, torch.Tensor]
+# y_specs: one (lb, ub) pair per output (±inf allowed), or a property built from verifier.Y
+YSpecs = Union[XSpecs, Formula]
 
 
 _AMBIGUOUS = (
