@@ -319,6 +319,10 @@ def _bound(ctx, C, lo, hi, how, reference=None, second=False, method="CROWN"):
     (full inputs); with ``how`` = "full" or "linear" the branching gradient
     |d cert / d box edge| (B, n), else None; and the bounds of the ReLUs' inputs on
     each box (``Bounder.bounds``), found from ``reference``, their parents' bounds."""
+    if reference is not None and not bool(torch.isfinite(reference).any()):
+        # The root's children have no ReLU bounds yet: asked with none, auto-LiRPA bounds only
+        # the neurons its interval pass leaves unstable; asked with infinite ones, all of them.
+        reference = None
     if how == "full":
         lo, hi = lo.clone().requires_grad_(True), hi.clone().requires_grad_(True)
     got = ctx.bounder.bounds(lo, hi, C, method=method, grad=how == "full", linear=how == "linear",
