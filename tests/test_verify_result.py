@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import torch
 from torch import nn
@@ -57,6 +58,27 @@ def test_unknown_says_what_is_left():
     assert "could not prove y[0] >= " in res.message and "lower bound" in res.message
     assert "no counterexample found" in res.message and "boxes" in res.message
     assert res.time < 6
+
+
+def test_a_network_slow_to_run_keeps_to_the_budget():
+    """On a wide network one point costs milliseconds: the attacks before the search and its
+    first round are sized by what a pass measured, not by counts fit for small networks (which
+    took 5 s and more past a 3 s budget). A bound on the whole box cannot be cut short, so the
+    overrun allowed is measured against one ``output_bounds``, about two CROWN passes."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 3000), nn.ReLU(), nn.Linear(3000, 3000), nn.ReLU(),
+                        nn.Linear(3000, 3000), nn.ReLU(), nn.Linear(3000, 1))
+    box = [(0.0, 100.0)]
+    with torch.no_grad():
+        y = net(torch.linspace(0, 100, 2001).unsqueeze(1))
+    spec = [(float(y.min()) - 0.2 * float(y.max() - y.min()), float("inf"))]
+    output_bounds(net, box)                 # reads the network, once
+    began = time.monotonic()
+    output_bounds(net, box)
+    one_pass = time.monotonic() - began
+    res = verify(net, box, spec, timeout=3, progress=False)
+    assert res != "pass" or res.lower[0] >= spec[0][0]
+    assert res.time < 3 + one_pass + 1.5, (res.time, one_pass)
 
 
 def test_pretty_print():
