@@ -188,6 +188,14 @@ def test_check_my_work_reports_each_visible_test_and_its_points(tmp_path):
 
 # -- slow: fresh virtual environments ------------------------------------------------------------
 
+@pytest.fixture
+def scratch(tmp_path):
+    """tmp_path, removed once the test ends: each venv these tests build holds torch (over 6 GB on
+    x86_64), and pytest keeps its last three runs' folders, which would fill a CI machine's disk."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
 def fresh_copy(lab: Path, folder: Path) -> Path:
     """The release alone, copied to `folder` (nothing of the kit around it)."""
     shutil.copytree(lab, folder)
@@ -223,44 +231,44 @@ def lab_imports(venv: Path, cwd: Path) -> None:
 
 
 @slow
-def test_the_set_up_cell_installs_the_lab_where_it_is_missing(lab, tmp_path):
+def test_the_set_up_cell_installs_the_lab_where_it_is_missing(lab, scratch):
     """As on a JupyterHub where the repository was cloned: the notebook runs in its folder."""
-    repo = fresh_copy(lab, tmp_path / "repo")
+    repo = fresh_copy(lab, scratch / "repo")
     cell = next(c for c in nbformat.read(repo / "lab3.ipynb", as_version=4).cells
                 if student_repo.SETUP_CELL_TAG in c.metadata.get("tags", [])).source
-    done = run_set_up_cell(cell, tmp_path / "hosted", repo)
+    done = run_set_up_cell(cell, scratch / "hosted", repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"installing the lab's packages from {repo}" in done.stdout
-    lab_imports(tmp_path / "hosted", tmp_path)
-    again = subprocess.run([str(tmp_path / "hosted" / "bin" / "python"), "-c", cell], cwd=repo, capture_output=True,
+    lab_imports(scratch / "hosted", scratch)
+    again = subprocess.run([str(scratch / "hosted" / "bin" / "python"), "-c", cell], cwd=repo, capture_output=True,
                            text=True, timeout=120, env=clean_env())
     assert again.stdout == "the lab's packages are installed\n", again.stdout + again.stderr
 
 
 @slow
-def test_the_set_up_cell_clones_the_repository_url_where_the_notebook_is_alone(lab, tmp_path):
+def test_the_set_up_cell_clones_the_repository_url_where_the_notebook_is_alone(lab, scratch):
     """As on Colab: the notebook alone, the lab missing; the URL given at release (here a local
     git repository's file:// URL) is cloned, installed, and its assets/ copied beside the notebook."""
-    repo = fresh_copy(lab, tmp_path / "repo")
+    repo = fresh_copy(lab, scratch / "repo")
     git = ["git", "-c", "user.name=lab", "-c", "user.email=lab@example.org"]
     for command in (["init", "--quiet"], ["add", "-A"], ["commit", "--quiet", "-m", "lab"]):
         subprocess.run(git + command, cwd=repo, check=True)
-    alone = tmp_path / "colab"
+    alone = scratch / "colab"
     alone.mkdir()
     shutil.copy(repo / "lab3.ipynb", alone / "lab3.ipynb")
     cell = next(c for c in nbformat.read(alone / "lab3.ipynb", as_version=4).cells
                 if student_repo.SETUP_CELL_TAG in c.metadata.get("tags", [])).source
     cell = cell.replace(repr(REPO_URL), repr(repo.as_uri()))
-    done = run_set_up_cell(cell, tmp_path / "hosted", alone)
+    done = run_set_up_cell(cell, scratch / "hosted", alone)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"cloning {repo.as_uri()}" in done.stdout and (alone / "lab-repository" / "pyproject.toml").is_file()
     assert (alone / "assets" / "acasxu" / "README.md").is_file()
-    lab_imports(tmp_path / "hosted", tmp_path)
+    lab_imports(scratch / "hosted", scratch)
 
 
 @slow
-def test_the_release_alone_sets_up_and_runs_the_reference_answers(lab, tmp_path):
-    repo = fresh_copy(lab, tmp_path / "repo")
+def test_the_release_alone_sets_up_and_runs_the_reference_answers(lab, scratch):
+    repo = fresh_copy(lab, scratch / "repo")
     setup = subprocess.run(["make", "setup", f"PYTHON={base_python()}"], cwd=repo, capture_output=True, text=True,
                            timeout=2400, env=clean_env())
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
