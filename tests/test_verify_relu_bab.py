@@ -101,6 +101,25 @@ def test_every_split_covers_its_parent(seed):
     assert _inside(doms, pre, J).any(1).all()
 
 
+def test_a_split_scores_more_the_more_layers_it_tightens(monkeypatch):
+    """Two neurons with the same triangle and the same weight in the bound: the one in
+    the earlier layer (whose split narrows the later layer's bounds too) scores
+    ``RELU_LAYER_GAIN`` times more, and is the one split; with a gain of 1 they tie."""
+    net = mlp([24, 12, 12, 2], seed=3)
+    lb, ub = _box(24, 3)
+    _, search = _search(net, lb, ub)
+    doms = search.open
+    for j in range(2):
+        doms.lower[j] = torch.full_like(doms.lower[j], -1.0)
+        doms.upper[j] = torch.full_like(doms.upper[j], 2.0)
+    same = [(torch.ones(1, 12, dtype=torch.float64), torch.ones(1, 12, dtype=torch.float64))] * 2
+    for gain in (1.0, 5.0):
+        monkeypatch.setattr(relu_bab.settings, "RELU_LAYER_GAIN", gain)
+        scores = search._scores(doms, same)
+        assert torch.allclose(scores[:, :12], gain * scores[:, 12:])
+    assert int(scores.argmax()) < 12
+
+
 @pytest.fixture(scope="module")
 def oracle_runs():
     """Four wide-input nets (20 to 40 inputs, two hidden layers), each with a bound

@@ -36,7 +36,12 @@ empty: no input of the box reaches those signs, and it needs no proof.
 Which neuron to split: the one whose triangle costs the bound most, BaBSR's
 estimate ``|lambda| u (-l) / (u - l)`` (lambda: the backward pass's coefficient
 on the ReLU's output, where negative: that is where the upper line's intercept
-enters the bound).
+enters the bound), times ``settings.RELU_LAYER_GAIN`` for each ReLU layer after
+the neuron's. The estimate counts only what the split's own triangle costs the
+final bound; a split in an early layer also narrows the bounds of every layer
+after it (``_refine``), and through them their triangles, which the estimate
+does not see. Without the gain the search splits the last layer, where the
+estimate is largest, deep down a path whose bound hardly moves.
 
 Between rounds the search tries each domain's own bound minimiser (the box
 corner that the linear bound picks) on the real network, and every few rounds a
@@ -290,13 +295,15 @@ class Search:
         """BaBSR-like score of every neuron (B, sum n_j), -inf where it cannot be split:
         the upper line's intercept u (-l) / (u - l) times the weight the bound puts
         on it (``_weights``), plus a small share of the triangle for every unstable
-        neuron, so that one whose coefficient is positive can still be chosen."""
+        neuron, so that one whose coefficient is positive can still be chosen; times
+        ``RELU_LAYER_GAIN`` per ReLU layer after the neuron's (the module's docstring
+        says why)."""
         out = []
         for j, (neg, both) in enumerate(weights):
             lo, up = doms.lower[j], doms.upper[j]
             unstable = (lo < 0) & (up > 0)
             gap = torch.where(unstable, up * (-lo) / torch.where(unstable, up - lo, 1.0), 0.0)
-            s = (neg + 1e-4 * both) * gap
+            s = (neg + 1e-4 * both) * gap * settings.RELU_LAYER_GAIN ** (len(weights) - 1 - j)
             out.append(torch.where(unstable, s, torch.full_like(s, -float("inf"))))
         return torch.cat(out, 1)
 

@@ -33,6 +33,7 @@ RELU_BATCH = 128            # open subproblems bounded together in one round
 BETA_ROOT_STEPS = 40        # optimisation steps of the slopes on the whole box, before splitting
 BETA_STEPS = 8              # optimisation steps of the slopes and split multipliers per round
 BETA_LR = 0.2               # step size of those optimisation steps (Adam)
+RELU_LAYER_GAIN = 5.0       # a split's score times this for each ReLU layer after it (relu_bab._scores)
 RELU_MAX_DOMAINS = 200_000  # open subproblems before the search gives up
 RELU_ATTACK_EVERY = 8       # rounds between two PGD attacks during the search
 RELU_MEMORY_BYTES = 1.5e9   # memory one round's bounding may use, bytes
