@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -118,6 +119,13 @@ def test_a_split_scores_more_the_more_layers_it_tightens(monkeypatch):
         scores = search._scores(doms, same)
         assert torch.allclose(scores[:, :12], gain * scores[:, 12:])
     assert int(scores.argmax()) < 12
+    # A network hundreds of ReLU layers deep: the gain stops growing (a float power of
+    # it would overflow), and every unstable neuron keeps a finite score.
+    deep = SimpleNamespace(lower=[torch.full((1, 2), -1.0, dtype=torch.float64)] * 500,
+                           upper=[torch.full((1, 2), 2.0, dtype=torch.float64)] * 500)
+    two = torch.ones(1, 2, dtype=torch.float64)
+    scores = search._scores(deep, [(two, two)] * 500)
+    assert torch.isfinite(scores).all() and int(scores.argmax()) < 2
 
 
 @pytest.fixture(scope="module")

@@ -303,7 +303,9 @@ class Search:
             lo, up = doms.lower[j], doms.upper[j]
             unstable = (lo < 0) & (up > 0)
             gap = torch.where(unstable, up * (-lo) / torch.where(unstable, up - lo, 1.0), 0.0)
-            s = (neg + 1e-4 * both) * gap * settings.RELU_LAYER_GAIN ** (len(weights) - 1 - j)
+            # At most 64 layers' worth: a float power overflows past a few hundred.
+            gain = settings.RELU_LAYER_GAIN ** min(len(weights) - 1 - j, 64)
+            s = (neg + 1e-4 * both) * gap * gain
             out.append(torch.where(unstable, s, torch.full_like(s, -float("inf"))))
         return torch.cat(out, 1)
 
