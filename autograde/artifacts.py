@@ -12,7 +12,7 @@ where a node is one of:
 ``{"array": key, "kind": "tensor"|"ndarray"}``  array ``key`` of the ``.npz``
 ``{"bytes": key}``                             bytes (a uint8 array of the ``.npz``)
 ``{"verdict": {"status": str}}``               a ``verify`` result
-``{"network": {...}}``                         a chain: ``layers`` (``"relu"`` or
+``{"network": {...}}``                         a chain: ``layers`` (``"relu"``, ``"sigmoid"`` or
                                                ``{"weight": key, "bias": key|null}``),
                                                ``softmax``, ``outputs`` and optional
                                                ``loss`` (challenge answers, each
@@ -72,7 +72,8 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Network:
-    """A checked chain: `layers` holds ``"relu"`` or (weight (out, in), bias (out,) or None)."""
+    """A checked chain: `layers` holds ``"relu"``, ``"sigmoid"`` or (weight (out, in), bias (out,) or
+    None)."""
 
     layers: list
     softmax: bool
@@ -263,11 +264,11 @@ class _Decoder:
         if not isinstance(body.get("layers"), list) or not body["layers"] or not isinstance(body.get("softmax"), bool):
             raise _fail("a network needs a non-empty list of layers and a boolean softmax")
         for layer in body["layers"]:
-            if layer == "relu":
-                layers.append("relu")
+            if layer in ("relu", "sigmoid"):
+                layers.append(layer)
                 continue
             if not isinstance(layer, dict) or set(layer) != {"weight", "bias"}:
-                raise _fail("a network layer is 'relu' or {'weight': key, 'bias': key or null}")
+                raise _fail("a network layer is 'relu', 'sigmoid' or {'weight': key, 'bias': key or null}")
             weight = self.array(layer["weight"], "weight")
             bias = None if layer["bias"] is None else self.array(layer["bias"], "bias")
             if weight.ndim != 2 or weight.dtype.kind != "f" or (width is not None and weight.shape[1] != width):

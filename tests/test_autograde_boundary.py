@@ -64,6 +64,17 @@ def test_a_network_is_rebuilt_as_its_chain_and_gives_the_same_outputs(tmp_path):
         assert torch.allclose(net(images), model(images), atol=1e-6)
 
 
+def test_a_sigmoid_network_crosses_as_its_chain(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Sigmoid(), nn.Linear(8, 1), nn.Sigmoid())
+    net, notes = rebuilt(tmp_path, model)
+    assert not notes
+    assert [type(m).__name__ for m in net] == ["Linear", "Sigmoid", "Linear", "Sigmoid"]
+    x = torch.rand(7, 2)
+    with torch.no_grad():
+        assert torch.equal(net(x), model(x))
+
+
 def test_a_network_whose_forward_is_not_its_chain_is_refused(tmp_path, monkeypatch):
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
     # nn.ReLU calls F.relu at run time: the traced chain still says "relu"
@@ -231,7 +242,7 @@ def test_a_network_verify_cannot_read_fails_every_test_with_verifys_own_message(
     name, and the message names its type once."""
     from autograde.check import rebuild, runner
 
-    reason = "TypeError: verify() does not support layer '1' (Sigmoid); it supports networks built from ..."
+    reason = "TypeError: verify() does not support layer '1' (Tanh); it supports networks built from ..."
     net, notes = rebuild.rebuild(artifacts.Unreadable(reason), seed=0)
     assert notes == [reason]
     for use in (lambda: list(net.modules()), lambda: next(net.children(), None),
@@ -239,7 +250,7 @@ def test_a_network_verify_cannot_read_fails_every_test_with_verifys_own_message(
         with pytest.raises(TypeError) as raised:
             use()
         message = runner._message(raised.value)
-        assert message.startswith("TypeError: verify() does not support layer '1' (Sigmoid)"), message
+        assert message.startswith("TypeError: verify() does not support layer '1' (Tanh)"), message
         assert "TypeError: TypeError" not in message and "UnreadableNetwork" not in message
 
 

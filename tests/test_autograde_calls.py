@@ -1,7 +1,7 @@
 """Tests that call a student's code: functions, methods, and networks the chain cannot carry.
 
 The adapted lab (the fixture plus the cells below) has a student function ``count_far`` called by
-a test (visible and hidden parts), a Sigmoid network trained on the circle and tested for its
+a test (visible and hidden parts), a Tanh network trained on the circle and tested for its
 accuracy and its layers, a class whose method a test calls, and the value test of the adapted lab.
 Graded with the instructor's commands: the reference gets every point, a blank none, and a
 submission with a wrong function and a wrong value loses exactly those tests' points.
@@ -27,13 +27,13 @@ TEST_COUNT_FAR = ("assert count_far(points) == 3, f'count_far(points) should be 
                   "assert count_far([(3.0, 0.0), (0.1, 0.1)]) == 1\n"
                   "assert count_far([]) == 0\n"
                   "### END HIDDEN TESTS")
-SIGMOID_NET = ("import torch\nfrom torch import nn\n"
+TANH_NET = ("import torch\nfrom torch import nn\n"
                "net = None\n"
                "### BEGIN SOLUTION\n"
                "torch.manual_seed(0)\n"
                "_x = torch.rand(1000, 2) * 3 - 1.5\n"
                "_y = ((_x ** 2).sum(dim=1, keepdim=True) < 1).float()\n"
-               "net = nn.Sequential(nn.Linear(2, 16), nn.Sigmoid(), nn.Linear(16, 1), nn.Sigmoid())\n"
+               "net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1), nn.Sigmoid())\n"
                "_opt = torch.optim.Adam(net.parameters(), lr=0.05)\n"
                "for _ in range(400):\n"
                "    _opt.zero_grad()\n"
@@ -48,7 +48,7 @@ TEST_NET = ("import torch\n"
             "    with torch.no_grad():\n"
             "        said = model(x).reshape(-1) >= 0.5\n"
             "    return float((said == truth).float().mean())\n"
-            "assert any(type(m).__name__ == 'Sigmoid' for m in net.modules()), 'expected a Sigmoid'\n"
+            "assert any(type(m).__name__ == 'Tanh' for m in net.modules()), 'expected a Tanh'\n"
             "assert _accuracy(net, 1) >= 0.9, f'accuracy {_accuracy(net, 1):.2%}'\n"
             "### BEGIN HIDDEN TESTS\n"
             "assert _accuracy(net, 2) >= 0.9\n"
@@ -69,7 +69,7 @@ TEST_COUNTER = ("assert [tally.add(p) for p in points] == [0, 1, 2, 2, 3]\n"
 def calls_lab(root: Path) -> Path:
     return adapted(root, extra=[
         _cell("solution", "count_far", COUNT_FAR), _cell("test", "test_count_far", TEST_COUNT_FAR, points=2),
-        _cell("solution", "sigmoid_net", SIGMOID_NET), _cell("test", "test_sigmoid_net", TEST_NET, points=3),
+        _cell("solution", "tanh_net", TANH_NET), _cell("test", "test_tanh_net", TEST_NET, points=3),
         _cell("solution", "tally", COUNTER), _cell("test", "test_tally", TEST_COUNTER, points=1)])
 
 
@@ -289,15 +289,15 @@ def test_a_remote_network_keeps_its_structure_and_verify_refuses_it_with_the_rea
                artifacts.Module("body", 0, "Sequential", True, {}),
                artifacts.Module("body.0", 1, "Linear", True, {"in_features": 2, "out_features": 4}, weight,
                                 np.zeros(4, np.float32)),
-               artifacts.Module("body.1", 1, "Sigmoid", True, {}),
+               artifacts.Module("body.1", 1, "Tanh", True, {}),
                artifacts.Module("head", 0, "Gate", False, {})]
-    value = artifacts.RemoteNetwork("TypeError: verify does not support Sigmoid", artifacts.Remote(
+    value = artifacts.RemoteNetwork("TypeError: verify does not support Tanh", artifacts.Remote(
         1, "CircleNet", True, "CircleNet"), modules, False)
     net, notes = rebuild.rebuild(value, 0, None)
     assert type(net).__name__ == "CircleNet" and isinstance(net, torch.nn.Module)
-    assert [type(m).__name__ for m in net.modules()] == ["CircleNet", "Sequential", "Linear", "Sigmoid", "Gate"]
-    assert torch.equal(net.body[0].weight, torch.ones(4, 2)) and isinstance(net.body[1], torch.nn.Sigmoid)
-    with pytest.raises(Exception, match="Sigmoid"):
+    assert [type(m).__name__ for m in net.modules()] == ["CircleNet", "Sequential", "Linear", "Tanh", "Gate"]
+    assert torch.equal(net.body[0].weight, torch.ones(4, 2)) and isinstance(net.body[1], torch.nn.Tanh)
+    with pytest.raises(Exception, match="Tanh"):
         output_bounds(net, [(0.0, 1.0), (0.0, 1.0)])
     with pytest.raises(TypeError, match="not available for calls"):
         net(torch.zeros(1, 2))

@@ -41,7 +41,7 @@ def test_an_unused_relu_after_the_output_is_ignored():
     W, b = w(3, 2), w(3)
     nodes = [node("Gemm", ["x", "W", "b"], ["y"], name="fc", transB=1),
              node("Relu", ["y"], ["z"], name="unused_relu"),
-             node("Sigmoid", ["z"], ["s"], name="unused_sigmoid")]   # unsupported, unused
+             node("Tanh", ["z"], ["s"], name="unused_tanh")]   # unsupported, unused
     data = model_bytes(nodes, [("x", [1, 2])], "y", {"W": W, "b": b})
     net = same_as_ort(data, [1, 2])
     assert not any(isinstance(m, torch.nn.ReLU) for m in net)
@@ -265,6 +265,37 @@ def test_networks_with_relu_at_either_end_or_no_affine_map(nodes, out):
     assert result == "pass"
 
 
+def test_sigmoid_layers_are_read_and_verified_through_the_cli(tmp_path):
+    """A decoder-then-classifier chain as VNN-COMP 2023's dist_shift writes it: Gemm, Relu,
+    Gemm, Sigmoid, Reshape, Gemm; the same as onnxruntime, and the CLI's answers agree with a
+    grid of onnxruntime's outputs on either side of their largest value."""
+    from verifier import __main__ as cli
+
+    W1, b1, W2, b2, W3, b3 = w(6, 2), w(6), w(4, 6) * 3, w(4), w(1, 4), w(1)
+    nodes = [node("Gemm", ["x", "W1", "b1"], ["h"], name="fc1", transB=1),
+             node("Relu", ["h"], ["r"], name="relu"),
+             node("Gemm", ["r", "W2", "b2"], ["z"], name="fc2", transB=1),
+             node("Sigmoid", ["z"], ["s"], name="sig"),
+             node("Reshape", ["s", "shape"], ["t"], name="reshape"),
+             node("Gemm", ["t", "W3", "b3"], ["y"], name="fc3", transB=1)]
+    data = model_bytes(nodes, [("x", [1, 2])], "y", {"W1": W1, "b1": b1, "W2": W2, "b2": b2,
+                                                     "W3": W3, "b3": b3,
+                                                     "shape": np.array([1, 4], np.int64)})
+    net = same_as_ort(data, [1, 2], spread=3.0)
+    assert sum(isinstance(m, torch.nn.Sigmoid) for m in net) == 1
+    onnx_path = tmp_path / "sig.onnx"
+    onnx_path.write_bytes(data)
+    g = np.linspace(-1, 1, 301)
+    top = ort_outputs(data, np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), [1, 2]).max()
+    head = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+    box = "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= X_1 -1))\n(assert (<= X_1 1))\n"
+    prop = tmp_path / "p.vnnlib"
+    prop.write_text(head + box + f"(assert (>= Y_0 {top + 1e-3}))\n")
+    assert cli.main([str(onnx_path), str(prop), "--timeout", "20"]) == 0          # unsat
+    prop.write_text(head + box + f"(assert (>= Y_0 {top - 1e-3}))\n")
+    assert cli.main([str(onnx_path), str(prop), "--timeout", "20"]) == 10         # sat
+
+
 # -- one way to refuse ---------------------------------------------------------------------
 
 def _gemm(out="h", src="x"):
@@ -276,8 +307,11 @@ REFUSED = [
      r"node 'res' \(Add\): combines tensors that all depend on the input"),
     ("Concat", [_gemm(), node("Concat", ["h", "x"], ["y"], name="cat", axis=1)],
      r"node 'cat' \(Concat\)"),
-    ("sigmoid", [_gemm("y0"), node("Sigmoid", ["y0"], ["y"], name="sig")],
-     r"node 'sig' \(Sigmoid\): the ONNX operator Sigmoid is not supported"),
+    ("tanh", [_gemm("y0"), node("Tanh", ["y0"], ["y"], name="th")],
+     r"node 'th' \(Tanh\): the ONNX operator Tanh is not supported"),
+    ("sigmoid of a constant", [_gemm(), node("Sigmoid", ["b"], ["sb"], name="sigc"),
+                               node("Add", ["h", "sb"], ["y"], name="add")],
+     r"node 'sigc' \(Sigmoid\): a Sigmoid of a constant"),
     ("constant / x", [_gemm(), node("Div", ["b", "h"], ["y"], name="inv")],
      r"node 'inv' \(Div\): divides a constant by a value that depends on the input"),
     ("x / 0", [_gemm(), node("Div", ["h", "zero"], ["y"], name="div0")],

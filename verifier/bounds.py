@@ -1,6 +1,6 @@
 """Sound linear bounds through auto-LiRPA (CROWN, alpha-CROWN), many boxes at once.
 
-``Bounder(network)`` wraps a float64 copy of the network's Linear/ReLU chain in
+``Bounder(network)`` wraps a float64 copy of the network's Linear/ReLU/Sigmoid chain in
 one ``auto_LiRPA.BoundedModule``. ``Bounder.bounds(lb, ub, C)`` bounds ``C @ f(x)``
 for every box ``lb[b] <= x <= ub[b]`` in a single ``compute_bounds`` call (the
 boxes are the batch dimension), split into chunks only to cap memory.
@@ -18,10 +18,12 @@ import warnings
 
 import torch
 
-from verifier import compat, settings
+from verifier import compat, settings, sigmoid
 
 compat.apply()
 from auto_LiRPA import BoundedModule, BoundedTensor, PerturbationLpNorm  # noqa: E402
+
+sigmoid.install()
 
 METHODS = ("IBP", "CROWN", "alpha-CROWN")
 
@@ -83,7 +85,10 @@ class Bounder:
         self.device = network.device
         self.n_in = network.n_in
         self.n_out = network.n_out
-        widths = [m.out_features for m in network.layers if m != "relu"]
+        widths = [m.out_features for m in network.layers if not isinstance(m, str)]
+        # alpha-CROWN's slopes are the ReLUs'; a network with a sigmoid gets CROWN
+        # (``verifier.sigmoid``'s lines have no slopes to optimise).
+        self.relu_only = network.relu_only
         # Bytes one box costs in one CROWN pass, roughly: the A matrices of the
         # intermediate layers and of the output spec, in float64.
         self._box_cost = 8 * 4 * self.n_in * (sum(widths) + 1)
@@ -254,6 +259,8 @@ class Bounder:
     def _bounds(self, lb, ub, C, method, upper, grad, linear=False, reference=None,
                 intermediate=False, second=False, pin_first=False):
         B = lb.shape[0]
+        if method == "alpha-CROWN" and not self.relu_only:
+            method = "CROWN"
         fixed = method == "alpha-CROWN" and reference is not None
         if fixed and not self._pre:     # no ReLU: nothing to optimise
             fixed, method = False, "CROWN"

@@ -20,7 +20,7 @@ class Context:
     t0: float                       # time.monotonic() when the run started
     deadline: float                 # time.monotonic() when the run must end
     net: nn.Module                  # the user's network, run to confirm counterexamples
-    network: Network                # its Linear/ReLU chain (``verifier.network``)
+    network: Network                # its Linear/ReLU/Sigmoid chain (``verifier.network``)
     input_shape: tuple              # the shape a counterexample has, (1, n) by default
     progress: bool | None           # show a progress bar (None: after 2 s)
     lb: torch.Tensor                # (n,) float64: the user's box

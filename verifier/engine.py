@@ -255,7 +255,7 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     used, reference = first, None
     left = ctx.deadline - time.monotonic()
     relu_split = _splits_relus(ctx)
-    if alpha and method != "IBP" and any(m == "relu" for m in network.layers) \
+    if alpha and method != "IBP" and network.relu_only and "relu" in network.layers \
             and ctx.free > settings.ALPHA_MIN_FREE \
             and (80 * crown_time < 0.25 * left or relu_split and 80 * crown_time < left):
         La, _, reference = bounder.bounds(plb, pub, prop.rows(ctx.active), method="alpha-CROWN",
@@ -294,8 +294,10 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
 def _splits_relus(ctx: Context) -> bool:
     """Which search: ReLU splits where the box has many free inputs (an image's
     ball, where halving one input of hundreds barely moves a bound), input splits
-    where it has few (ACAS Xu's five, where each cut shrinks the box a lot)."""
-    return ctx.free > settings.RELU_SPLIT_MIN_FREE and ctx.bounder.intermediate_width > 0
+    where it has few (ACAS Xu's five, where each cut shrinks the box a lot). The
+    ReLU-split search needs every activation to be a ReLU."""
+    return ctx.free > settings.RELU_SPLIT_MIN_FREE and ctx.bounder.intermediate_width > 0 \
+        and ctx.network.relu_only
 
 
 def _attack_root(ctx: Context, pts: torch.Tensor, counterexamples):

@@ -7,7 +7,7 @@
   float32, as VNN-COMP's ACAS Xu ONNX files); ``NNet.input_box`` turns a box in
   physical units into its ``x_specs``; ``NNet.to_physical`` reads outputs back.
 * ``load_onnx(path)``: the dataflow of an ONNX graph from its input to ``graph.output``
-  (Gemm / MatMul / Add / Sub / Mul / Div / Relu / Flatten / Reshape / Identity nodes, in any
+  (Gemm / MatMul / Add / Sub / Mul / Div / Relu / Sigmoid / Flatten / Reshape / Identity nodes, in any
   order, unused ones ignored), read by ``verifier.onnx_reader`` as an ``nn.Sequential``.
 * ``load_vnnlib(path, n_in, n_out)``: a VNN-LIB property as ``[(x_specs, property), ...]``,
   one input box each and the property that must hold there (the negation of the file's unsafe

@@ -5,7 +5,8 @@ We trace ``net.forward`` with ``torch.fx`` (so custom ``forward`` methods, d2l
 read the traced graph node by node:
 
 * an ``nn.Linear`` becomes an ``Affine`` layer of the chain, holding a frozen copy
-  of its weights; ``relu`` becomes ``"relu"``;
+  of its weights; ``relu`` becomes ``"relu"`` and ``sigmoid`` ``"sigmoid"``
+  (``ACTIVATIONS``);
 * ``flatten(x, 1, -1)`` is accepted and dropped: we always feed the chain flat
   inputs of shape ``(N, n)``, on which it does nothing;
 * a ``softmax`` over the class dimension is accepted only as the very last step,
@@ -47,17 +48,21 @@ from torch.nn.utils import parametrize
 from verifier import rounding
 from verifier.bounds import Bounder
 
-SUPPORTED = "nn.Linear, nn.ReLU, nn.Flatten and a final nn.Softmax"
+SUPPORTED = "nn.Linear, nn.ReLU, nn.Sigmoid, nn.Flatten and a final nn.Softmax"
 DTYPES = (torch.float32, torch.float64)
 
 _RELU = {F.relu, torch.relu, "relu"}
+_SIGMOID = {torch.sigmoid, F.sigmoid, "sigmoid"}
 _FLATTEN = {torch.flatten, "flatten"}
 _SOFTMAX = {F.softmax, torch.softmax, "softmax"}
 
 #: The layer classes we read, each with the ``forward`` it must still have.
-_LEAVES = {cls: cls.forward for cls in (nn.Linear, nn.ReLU, nn.Identity, nn.Flatten,
-                                        nn.Softmax)}
+_LEAVES = {cls: cls.forward for cls in (nn.Linear, nn.ReLU, nn.Sigmoid, nn.Identity,
+                                        nn.Flatten, nn.Softmax)}
 _MODULE_CALL = nn.Module.__call__
+
+#: The activations a chain may hold, by the name a layer of the chain has.
+ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}
 
 
 class _Tracer(fx.Tracer):
@@ -96,26 +101,34 @@ class Affine:
 
 
 class Network:
-    """The chain we bound: ``layers`` is a list of ``Affine`` or ``"relu"``."""
+    """The chain we bound: ``layers`` is a list of ``Affine`` or an activation's name
+    (``"relu"``, ``"sigmoid"``)."""
 
     def __init__(self, layers: list, softmax: bool):
         self.layers = layers
         self.softmax = softmax
-        affine = [m for m in layers if m != "relu"]
+        affine = [m for m in layers if isinstance(m, Affine)]
         self.n_in = affine[0].in_features
         self.n_out = affine[-1].out_features
         self.device = affine[0].weight.device
         self.dtype = affine[0].weight.dtype
         self._bounder = None
 
+    @property
+    def relu_only(self) -> bool:
+        """Is every activation a ReLU? (The ReLU-split search and alpha-CROWN need it.)"""
+        return all(m == "relu" for m in self.layers if isinstance(m, str))
+
     def same_as(self, other: "Network") -> bool:
         """Is ``other`` (a fresh trace) this chain, with the weights we copied?"""
         if self.softmax != other.softmax or len(self.layers) != len(other.layers):
             return False
         for mine, theirs in zip(self.layers, other.layers):
-            if (mine == "relu") != (theirs == "relu"):
-                return False
-            if mine != "relu" and (mine.source is not theirs.source or not mine.unchanged()):
+            if isinstance(mine, str) or isinstance(theirs, str):
+                if mine != theirs:
+                    return False
+                continue
+            if (mine.source is not theirs.source or not mine.unchanged()):
                 return False
         return True
 
@@ -129,7 +142,7 @@ class Network:
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The chain before the softmax, in the network's dtype."""
         for layer in self.layers:
-            x = torch.relu(x) if layer == "relu" else layer(x)
+            x = ACTIVATIONS[layer](x) if isinstance(layer, str) else layer(x)
         return x
 
     def exact_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,8 +150,8 @@ class Network:
         up to float64 rounding (float32 weights and inputs are exact in float64)."""
         x = x.double()
         for layer in self.layers:
-            if layer == "relu":
-                x = torch.relu(x)
+            if isinstance(layer, str):
+                x = ACTIVATIONS[layer](x)
             else:
                 b = None if layer.bias is None else layer.bias.double()
                 x = F.linear(x, layer.weight.double(), b)
@@ -148,8 +161,8 @@ class Network:
         """A float64 ``nn.Sequential`` of the chain (same values: float32 -> float64 is exact)."""
         mods = []
         for layer in self.layers:
-            if layer == "relu":
-                mods.append(nn.ReLU())
+            if isinstance(layer, str):
+                mods.append(nn.ReLU() if layer == "relu" else nn.Sigmoid())
                 continue
             lin = nn.Linear(layer.in_features, layer.out_features,
                             bias=layer.bias is not None,
@@ -215,13 +228,16 @@ def _leaf(node: fx.Node, root: nn.Module):
 
 
 def _step(node: fx.Node, root: nn.Module):
-    """One traced node -> ("linear", module) | ("relu",) | ("flatten",) | ("softmax",)."""
+    """One traced node -> ("linear", module) | ("relu",) | ("sigmoid",) | ("flatten",) |
+    ("softmax",)."""
     if node.op == "call_module":
         m = _leaf(node, root)
         if isinstance(m, nn.Linear):
             return ("linear", m)
         if isinstance(m, nn.ReLU):
             return ("relu",)
+        if isinstance(m, nn.Sigmoid):
+            return ("sigmoid",)
         if isinstance(m, nn.Identity):
             return ("identity",)
         if isinstance(m, nn.Flatten):
@@ -239,6 +255,8 @@ def _step(node: fx.Node, root: nn.Module):
         name = fn if isinstance(fn, str) else getattr(fn, "__name__", str(fn))
         if fn in _RELU:
             return ("relu",)
+        if fn in _SIGMOID:
+            return ("sigmoid",)
         if fn in _FLATTEN:
             start = _arg(node, 1, "start_dim", 0)
             end = _arg(node, 2, "end_dim", -1)
@@ -260,9 +278,9 @@ def _step(node: fx.Node, root: nn.Module):
 
 
 def _check_weights(layers: list) -> None:
-    devices = {m.weight.device for m in layers if m != "relu"}
-    dtypes = {m.weight.dtype for m in layers if m != "relu"} | \
-        {m.bias.dtype for m in layers if m != "relu" and m.bias is not None}
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
+    devices = {m.weight.device for m in linears}
+    dtypes = {m.weight.dtype for m in linears} | {m.bias.dtype for m in linears if m.bias is not None}
     if len(devices) > 1 or len(dtypes) > 1:
         raise TypeError(f"all layers must be on one device with one dtype; found "
                         f"devices {sorted(map(str, devices))}, dtypes {sorted(map(str, dtypes))}")
@@ -271,7 +289,7 @@ def _check_weights(layers: list) -> None:
         raise TypeError(f"verify() bounds float32 and float64 networks; this one is "
                         f"{str(dtype).replace('torch.', '')}, whose rounding it cannot "
                         "bound. Convert it first with net.float() (or net.double())")
-    for k, m in enumerate(m for m in layers if m != "relu"):
+    for k, m in enumerate(linears):
         for what, t in (("weights", m.weight), ("biases", m.bias)):
             if t is not None and not torch.isfinite(t).all():
                 bad = "NaN" if torch.isnan(t).any() else "infinite"
@@ -317,14 +335,14 @@ def parse(net: nn.Module) -> Network:
         prev = node
         if step[0] == "linear":
             layers.append(step[1])
-        elif step[0] == "relu":
-            layers.append("relu")
+        elif step[0] in ACTIVATIONS:
+            layers.append(step[0])
         elif step[0] == "softmax":
             softmax = True
     if not any(isinstance(m, nn.Linear) for m in layers):
         raise _unsupported("a network without any nn.Linear layer")
     _check_weights(layers)
-    return Network([m if m == "relu" else Affine(m) for m in layers], softmax)
+    return Network([m if isinstance(m, str) else Affine(m) for m in layers], softmax)
 
 
 _cache: "weakref.WeakKeyDictionary[nn.Module, Network]" = weakref.WeakKeyDictionary()

@@ -13,8 +13,8 @@ The network an ONNX file holds is its dataflow from the graph's one input to
    layers built so far, kept in float64 with the tensor's full ONNX shape, so
    MatMul and Gemm in either operand order, 1-D and batched tensors, and numpy's
    broadcasting of biases are read by the same rules ONNX states;
-3. turns a ``Relu`` of a variable tensor into ``nn.Linear`` (the pending affine map)
-   then ``nn.ReLU``, and the output into a last ``nn.Linear``.
+3. turns a ``Relu`` (``Sigmoid``) of a variable tensor into ``nn.Linear`` (the pending
+   affine map) then ``nn.ReLU`` (``nn.Sigmoid``), and the output into a last ``nn.Linear``.
 
 An affine map is multiplied into the pending one only while that one is diagonal
 (a shift and a scaling of each value, as an input normalisation ``(x - mean) / std``
@@ -27,8 +27,9 @@ kept implicit, and the dense maps are bounded in size (``MAX_ENTRIES``): a netwo
 that needs a larger one is refused.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div (one operand a constant; a constant
-divided by the network's values is not linear), Relu, Flatten, Reshape, Identity,
-Constant; Squeeze, Unsqueeze and Transpose (the values rearranged, exactly); Dropout
+divided by the network's values is not linear), Relu, Sigmoid (of the network's
+values; of a constant it is refused, as its rounding is the runtime's), Flatten,
+Reshape, Identity, Constant; Squeeze, Unsqueeze and Transpose (the values rearranged, exactly); Dropout
 (inference's identity; training mode is refused); Cast of the network's values to their
 own type (to another, whose rounding the layers would not carry, refused); and, on
 constants only, the shape arithmetic exporters write (``x.view(x.size(0), -1)``): Shape,
@@ -37,7 +38,8 @@ residual Add, a Concat) and every other operator is refused with a ``FormatError
 naming the file, the node and its operator; so is every other problem the file
 has, including a file that is not ONNX at all.
 
-The result is an ``nn.Sequential`` of ``nn.Flatten`` / ``nn.Linear`` / ``nn.ReLU``
+The result is an ``nn.Sequential`` of ``nn.Flatten`` / ``nn.Linear`` / ``nn.ReLU`` /
+``nn.Sigmoid``
 that takes inputs of shape ``(N, n)`` (and, when the graph's input has more than
 two dimensions, the graph's own shape too). It always holds at least one
 ``nn.Linear``; ``n_inputs`` and ``n_outputs`` are set on it: the number of values
@@ -54,14 +56,15 @@ import numpy as np
 import torch
 from torch import nn
 
-SUPPORTED = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Flatten", "Reshape",
+SUPPORTED = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Flatten", "Reshape",
              "Identity", "Constant", "Squeeze", "Unsqueeze", "Transpose", "Shape", "Gather",
              "Concat", "Cast", "Dropout")
 
 #: The attributes each operator may carry (anything else is refused, never ignored:
 #: opset 6's ``broadcast``/``axis`` on Add, for example, change what it computes).
 _ATTRS = {"Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add": set(),
-          "Sub": set(), "Mul": set(), "Div": set(), "Relu": set(), "Flatten": {"axis"},
+          "Sub": set(), "Mul": set(), "Div": set(), "Relu": set(), "Sigmoid": set(),
+          "Flatten": {"axis"},
           "Reshape": {"allowzero", "shape"}, "Identity": set(),
           "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"},
           "Squeeze": {"axes"}, "Unsqueeze": {"axes"}, "Transpose": {"perm"},
@@ -170,7 +173,7 @@ class _Builder:
 
     def check(self, v: _Var):
         if v.gen != self.gen:       # cannot happen in a chain; never bound a stale map
-            raise _Refusal("uses a value from before a ReLU on another branch; only "
+            raise _Refusal("uses a value from before an activation (Relu, Sigmoid) on another branch; only "
                            "chains are supported")
 
     def linear_ready(self, v: _Var) -> _Var:
@@ -334,6 +337,17 @@ def _op_relu(bld, node, ins, attrs):
         return np.maximum(_numeric(x, "its input"), 0.0)
     z = bld.flush(x)
     bld.layers.append(nn.ReLU())
+    return z
+
+
+def _op_sigmoid(bld, node, ins, attrs):
+    _arity(ins, 1)
+    x = ins[0]
+    if not isinstance(x, _Var):
+        raise _Refusal("a Sigmoid of a constant (its value is the runtime's rounding of "
+                       "exp; compute it in the exporter instead)")
+    z = bld.flush(x)
+    bld.layers.append(nn.Sigmoid())
     return z
 
 
@@ -558,7 +572,8 @@ def _arity(ins, n):
 
 
 _HANDLERS = {"Gemm": _op_gemm, "MatMul": _op_matmul, "Add": _op_binary, "Sub": _op_binary,
-             "Mul": _op_binary, "Div": _op_binary, "Relu": _op_relu, "Flatten": _op_flatten,
+             "Mul": _op_binary, "Div": _op_binary, "Relu": _op_relu, "Sigmoid": _op_sigmoid,
+             "Flatten": _op_flatten,
              "Reshape": _op_reshape, "Identity": _op_identity, "Constant": _op_constant,
              "Squeeze": _op_squeeze, "Unsqueeze": _op_unsqueeze, "Transpose": _op_transpose,
              "Shape": _op_shape, "Gather": _op_gather, "Concat": _op_concat, "Cast": _op_cast,

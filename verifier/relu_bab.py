@@ -111,6 +111,8 @@ class Chain:
     list of ``("affine", W, b)`` and ``("relu", j)``, j counting the ReLUs."""
 
     def __init__(self, network, device):
+        if not network.relu_only:
+            raise ValueError("the ReLU-split search needs a network whose activations are all ReLUs")
         self.steps, j = [], 0
         for layer in network.layers:
             if layer == "relu":

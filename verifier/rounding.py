@@ -34,7 +34,10 @@ Accuracy and Stability of Numerical Algorithms, 3.1): for any summation order
 
 applied layer by layer, with ``|x|`` bounded by interval arithmetic (IBP) over
 the box, plus the error carried in from the previous layer (``|W| e``). ReLU is
-1-Lipschitz, so it passes errors through unchanged. On a GPU that allows TF32
+1-Lipschitz, so it passes errors through unchanged. Sigmoid is 1/4-Lipschitz and its
+values lie in (0, 1): it passes a quarter of the error in, plus its own rounding,
+``SIGMOID_ULPS`` units of roundoff (float32's sigmoid is within a few ulps of the
+exact value; the factor leaves room for any vectorised exp). On a GPU that allows TF32
 matrix products we use TF32's unit roundoff (2^-11). For a final softmax see
 ``softmax_margin``. The bound is cheap (two matrix products per layer and box)
 and, for the nets of the lab, tiny: about 1e-6 for float32.
@@ -56,6 +59,11 @@ def _gamma(k: int, u: float) -> float:
     return k * u / (1 - k * u) if k * u < 1 else float("inf")
 
 
+#: A sigmoid's own rounding error in the network's dtype, in units of roundoff (absolute:
+#: its values are at most 1).
+SIGMOID_ULPS = 32
+
+
 def forward_error(network, lb: torch.Tensor, ub: torch.Tensor):
     """For each box: ``(err, mag)``, each (B, n_out) float64.
 
@@ -73,6 +81,12 @@ def forward_error(network, lb: torch.Tensor, ub: torch.Tensor):
     for layer in network.layers:
         if layer == "relu":
             lo, hi = lo.clamp(min=0), hi.clamp(min=0)
+            continue
+        if layer == "sigmoid":
+            # float64's own sigmoid is off by an ulp or so: widen by 1e-15 (inside [0, 1])
+            lo = (torch.sigmoid(lo) - 1e-15).clamp(min=0)
+            hi = (torch.sigmoid(hi) + 1e-15).clamp(max=1)
+            err = err / 4 + SIGMOID_ULPS * u
             continue
         W = layer.weight.to(torch.float64)
         b = layer.bias.to(torch.float64) if layer.bias is not None else None

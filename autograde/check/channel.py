@@ -7,7 +7,7 @@ kernel carry it out (:mod:`autograde.run.serve`). What crosses:
 
 * to the kernel, only values the check made: ``None``, booleans, numbers, strings, bytes, lists,
   tuples, string-keyed dicts, numpy arrays, tensors, ``verify`` results, networks the verifier
-  reads (sent as their chain of Linear/ReLU/Softmax), and stand-ins (sent as their handle);
+  reads (sent as their chain of Linear/ReLU/Sigmoid/Softmax), and stand-ins (sent as their handle);
   anything else is refused before it is sent;
 * back, the answer as exports are written, read by :func:`autograde.artifacts.read_answer` and
   rebuilt as exports are; what is not data comes back as another stand-in.

@@ -88,8 +88,8 @@ def _chain(network: artifacts.Network):
     RebuiltNetwork, _ = _torch_classes()
     modules = []
     for layer in network.layers:
-        if layer == "relu":
-            modules.append(nn.ReLU())
+        if layer in ("relu", "sigmoid"):
+            modules.append(nn.ReLU() if layer == "relu" else nn.Sigmoid())
             continue
         weight, bias = layer
         dtype = torch.float64 if weight.dtype == np.float64 else torch.float32
@@ -109,7 +109,7 @@ def _challenge_problem(net, network: artifacts.Network, seed: int) -> str | None
 
     if isinstance(network.outputs, str):
         return f"running your network on the grader's inputs raised {network.outputs}"
-    first = next(layer for layer in network.layers if layer != "relu")
+    first = next(layer for layer in network.layers if not isinstance(layer, str))
     inputs = torch.as_tensor(challenge.network_inputs(seed, first[0].shape[1]))
     with torch.no_grad():
         expected = net(inputs.to(first[0].dtype == np.float64 and torch.float64 or torch.float32))
@@ -274,7 +274,7 @@ def rebuild(value: artifacts.Value, seed: int, channel=None) -> tuple[Any, list[
         if problem:
             return _torch_classes()[1](problem), [problem]
         if value.loss is not None:
-            last = [layer for layer in value.layers if layer != "relu"][-1]
+            last = [layer for layer in value.layers if not isinstance(layer, str)][-1]
             object.__setattr__(net, "loss", _loss(value.loss, seed, last[0].shape[0]))
         return net, []
     if isinstance(value, artifacts.Remote):

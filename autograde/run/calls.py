@@ -4,7 +4,7 @@ When a test reads a student's function, method or object that cannot cross as da
 (:mod:`autograde.run.export`) keeps it in the kernel's registry and hands the check a handle. A
 call from the check reaches the runner (:mod:`autograde.run.serve`), which writes the request
 beside the box's temporary files and has the kernel run :func:`answer` on it. The arguments are
-what the check made (numbers, arrays, tensors, networks as chains of Linear/ReLU/Softmax, and
+what the check made (numbers, arrays, tensors, networks as chains of Linear/ReLU/Sigmoid/Softmax, and
 handles of objects from this kernel); the answer is encoded as exports are, so anything that is
 not data comes back as a new handle.
 
@@ -38,8 +38,8 @@ def _network(body: dict, arrays: dict) -> Any:
 
     modules = []
     for layer in body["layers"]:
-        if layer == "relu":
-            modules.append(nn.ReLU())
+        if layer in ("relu", "sigmoid"):
+            modules.append(nn.ReLU() if layer == "relu" else nn.Sigmoid())
             continue
         weight = torch.as_tensor(arrays[layer["weight"]])
         linear = nn.Linear(weight.shape[1], weight.shape[0], bias=layer["bias"] is not None, dtype=weight.dtype)

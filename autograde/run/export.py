@@ -10,7 +10,7 @@ test reads. Each value is written as JSON (``<test_id>.json``) plus numpy arrays
 * networks (``nn.Module``): the chain ``verifier.network.parse`` reads (Linear weights and
   biases, ReLU, a final Softmax), the network's own outputs on the grader's challenge inputs,
   and, when it has a ``loss(y_hat, y)`` method, the loss on the challenge predictions. A network
-  the chain cannot carry (a Sigmoid, a convolution) is exported as the verifier's reason, the
+  the chain cannot carry (a Tanh, a convolution) is exported as the verifier's reason, the
   layers it is made of (``structure``) and a handle for calls;
 * anything else (a function, a class, an object of the student's own class) as a handle:
   ``{"remote": {"handle": n, "type": <type name>, "callable": bool, "name": <its name>}}``. The object stays in this
@@ -155,21 +155,21 @@ class _Writer:
             return {"error": reason, "remote": register(net), "structure": structure,
                     "sequential": isinstance(net, torch.nn.Sequential)}
         found = self.chain(chain)
-        n_in = next(m for m in chain.layers if m != "relu").in_features
+        n_in = next(m for m in chain.layers if not isinstance(m, str)).in_features
         found["outputs"] = self.answer(lambda: net(torch.as_tensor(challenge.network_inputs(self.seed, n_in))))
         if callable(getattr(net, "loss", None)):
-            n_out = [m for m in chain.layers if m != "relu"][-1].out_features
+            n_out = [m for m in chain.layers if not isinstance(m, str)][-1].out_features
             found["loss"] = [self.answer(lambda p=p, y=y: net.loss(torch.as_tensor(p), torch.as_tensor(y)))
                              for p, y in challenge.loss_inputs(self.seed, n_out)]
         return found
 
     def chain(self, chain: Any) -> dict:
-        """``layers`` ("relu" or the keys of a Linear's weight and bias) and ``softmax`` of a chain
+        """``layers`` ("relu", "sigmoid" or the keys of a Linear's weight and bias) and ``softmax`` of a chain
         ``verifier.network.parse`` read."""
         layers = []
         for layer in chain.layers:
-            if layer == "relu":
-                layers.append("relu")
+            if isinstance(layer, str):     # an activation: "relu" or "sigmoid"
+                layers.append(str(layer))
                 continue
             bias = layer.bias.detach().cpu().numpy() if layer.bias is not None else None
             layers.append({"weight": self.array(layer.weight.detach().cpu().numpy()),
