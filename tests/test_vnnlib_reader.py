@@ -368,3 +368,36 @@ def test_the_cli_writes_vnncomps_result_file(tmp_path):
     assert lines[3].startswith(" (Y_0 ") and lines[-1].endswith("))") and len(lines) == 4
     x = [float(line.strip("() ").split()[1]) for line in lines[1:3]]
     assert -1 <= x[0] <= 1 and -2 <= x[1] <= 2
+
+
+def test_an_input_fixed_at_a_value_no_float_holds_rounds_to_the_counterexample(tmp_path):
+    """dist_shift fixes most inputs at the shortest decimal of a float32 pixel
+    (``X_1 = 0.3499999940395355``, float32's 0.35 is 0.349999994039535522...): no float point
+    meets the file's box exactly, yet a runtime fed that decimal computes the network at the
+    float32 pixel. ``rounding_to`` gives the exact point, with the fixed inputs on their
+    decimals, when each rounds to the float point; the CLI writes those decimals exactly."""
+    from fractions import Fraction
+
+    pixel = repr(float(np.float32(0.35)))
+    assert Fraction(pixel) != Fraction(float(np.float32(0.35)))
+    p = _write(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
+               "(declare-const Y_0 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n"
+               f"(assert (>= X_1 {pixel}))\n(assert (<= X_1 {pixel}))\n(assert (>= Y_0 1.2))\n")
+    [case] = read_vnnlib(p, 2, 1)
+    x = np.array([0.5, 0.35], dtype=np.float32)
+    assert not case.unsafe_at(x.tolist(), [2.0]) and case.moved_inside(x) == []
+    [z] = case.rounding_to(x, np.float32)
+    assert z[0] == 0.5 and z[1] == Fraction(pixel) and case.unsafe_at(z, [2.0])
+    # a point that does not round to the pixel has no such partner
+    assert case.rounding_to(np.array([0.5, np.nextafter(np.float32(0.35), np.float32(1))],
+                                     dtype=np.float32)) == []
+
+    lin = nn.Linear(2, 1)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        lin.bias.zero_()
+    word, lines = answer(tmp_path, p.read_text(), nn.Sequential(lin))
+    assert word == "sat", lines
+    assert any(line.strip() == f"(X_1 {pixel})" for line in lines), lines
+    [x0] = [float(line.split()[-1].rstrip(")")) for line in lines if "(X_0 " in line]
+    assert x0 + 2 * float(np.float32(0.35)) >= 1.2

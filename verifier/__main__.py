@@ -33,6 +33,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,18 +72,46 @@ def widths(net: torch.nn.Module) -> tuple[int, int]:
 def exact_counterexample(net: torch.nn.Module, case: Case, cex: torch.Tensor
                          ) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
     """``(x, y)``, flat tensors, of a point where the property file's constraints, read exactly,
-    hold at the input and at the network's output; ``(None, None)`` when neither ``cex`` nor a
-    point an ulp or so away (``Case.moved_inside``: verify's box rounds the file's bounds
-    outwards) is one."""
+    hold at the input and at the network's output; ``(None, None)`` when there is none among
+    ``cex``, the points of the network's dtype an ulp or so away (``Case.moved_inside``:
+    verify's box rounds the file's bounds outwards), and the float64 points inside the file's
+    bounds that round to one of those (``Case.rounding_to``: a bound the dtype cannot hold;
+    ``x`` is then that float64 point and ``y`` the network's output at its rounding, which is
+    what a runtime fed ``x`` computes)."""
     dtype = next(net.parameters()).dtype
+    real = np.float32 if dtype == torch.float32 else np.float64
     candidates = [cex.flatten()] + [torch.from_numpy(z).to(dtype) for z in case.moved_inside(
-        cex.detach().cpu().double().numpy(), np.float32 if dtype == torch.float32 else np.float64)]
+        cex.detach().cpu().double().numpy(), real)]
+    outputs = []
     for x in candidates:
         with torch.no_grad():
             y = net(x.reshape(cex.shape).to(cex.device, dtype)).flatten()
         if case.unsafe_at(x.double().tolist(), y.double().tolist()):
             return x, y
+        outputs.append(y)
+    for x, y in zip(candidates, outputs):
+        for z in case.rounding_to(x.detach().cpu().double().numpy(), real):
+            if all(_decimal(v) is not None for v in z) and case.unsafe_at(z, y.double().tolist()):
+                return z, y
     return None, None
+
+
+def _decimal(v) -> str | None:
+    """``v`` (a float or a ``Fraction``) as text that reads back as exactly ``v``: ``repr`` of a
+    float; a fraction's finite decimal expansion (None if it has none, as 1/3)."""
+    if not isinstance(v, Fraction):
+        return repr(float(v))
+    den, twos, fives = v.denominator, 0, 0
+    while den % 2 == 0:
+        den, twos = den // 2, twos + 1
+    while den % 5 == 0:
+        den, fives = den // 5, fives + 1
+    if den != 1:
+        return None
+    k = max(twos, fives)
+    digits = str(abs(v.numerator) * 10 ** k // v.denominator).rjust(k + 1, "0")
+    sign = "-" if v < 0 else ""
+    return f"{sign}{digits[:-k]}.{digits[-k:]}" if k else f"{sign}{digits}.0"
 
 
 def run(net_path: Path, prop_path: Path, timeout: float) -> tuple[str, list]:
@@ -121,8 +150,8 @@ def run_instance(net: torch.nn.Module, prop_path: Path,
                              "outwards, or on a strict one); not reported")
                 answer = "unknown"
                 continue
-            lines += [f"{'(' if i == 0 else ' '}(X_{i} {v!r})" for i, v in
-                      enumerate(x.double().tolist())]
+            xs = x if isinstance(x, list) else x.double().tolist()
+            lines += [f"{'(' if i == 0 else ' '}(X_{i} {_decimal(v)})" for i, v in enumerate(xs)]
             lines += [f" (Y_{j} {v!r}){')' if j == y.numel() - 1 else ''}" for j, v in
                       enumerate(y.double().tolist())]
             return "sat", lines

@@ -466,10 +466,12 @@ class Case:
         return clauses[0] if len(clauses) == 1 else all_of(clauses)
 
     def unsafe_at(self, x, y) -> bool:
-        """Do the file's own constraints, read exactly, hold at input x and output y?"""
-        point = {("X", i): float(v) for i, v in enumerate(np.ravel(x))}
+        """Do the file's own constraints, read exactly, hold at input x and output y? (x's
+        entries may be ``Fraction``s, see ``rounding_to``.)"""
+        point = {("X", i): v if isinstance(v, Fraction) else float(v)
+                 for i, v in enumerate(x if isinstance(x, list) else np.ravel(x))}
         point.update({("Y", j): float(v) for j, v in enumerate(np.ravel(y))})
-        if not all(np.isfinite(list(point.values()))):
+        if not all(np.isfinite(float(v)) for v in point.values()):
             return False
         return any(all(a.holds(point) for a in ins + outs) for ins, outs in self.terms)
 
@@ -499,6 +501,47 @@ class Case:
             if all(a.holds(point) for a in ins):
                 points.append(z)
         return points
+
+    def rounding_to(self, x, dtype=np.float32) -> list:
+        """Exact points (lists of floats and ``Fraction``s) that meet the input bounds of a
+        term, read exactly, and round to ``x`` (a point of ``dtype``) coordinate by coordinate:
+        one per term that has one.
+
+        A file may fix an input at a value ``dtype`` cannot hold (``X_5 = 0.35`` for a float32
+        network; 0.35 is not even a float64): no point of ``dtype`` meets it, yet a runtime
+        given the exact value computes the network at its rounding. Each coordinate outside
+        one of a term's single-input bounds moves onto that bound, exactly, and is kept only if
+        it still rounds to ``x``'s (strictly inside ``x``'s rounding interval, and through
+        float64 too). The network's output at ``x`` is then its output at the point returned."""
+        x = np.array(np.ravel(x), dtype=dtype)
+        points = []
+        for ins, _ in self.terms:
+            z = [float(v) for v in x]
+            for a in ins:
+                if len(a.lin.coef) != 1:
+                    continue
+                ((_, i), c), = a.lin.coef.items()
+                if not a.holds({("X", i): z[i]}):
+                    z[i] = -a.lin.const / c     # c x + const <= 0: the bound on x_i itself
+            point = {("X", i): v for i, v in enumerate(z)}
+            if all(_rounds_to(v, x[i]) for i, v in enumerate(z)) and \
+                    all(a.holds(point) for a in ins):
+                points.append(z)
+        return points
+
+
+def _rounds_to(v, target) -> bool:
+    """Does the exact number ``v`` round to ``target`` (a numpy float32 or float64), strictly
+    inside its rounding interval, and the same way through float64 first?"""
+    kind = type(target)
+    t = float(target)
+    if not np.isfinite(t) or kind(float(v)) != target:
+        return False
+    if Fraction(v) == Fraction(t):
+        return True
+    below = Fraction(float(np.nextafter(target, kind(-np.inf))))
+    above = Fraction(float(np.nextafter(target, kind(np.inf))))
+    return (below + Fraction(t)) / 2 < Fraction(v) < (Fraction(t) + above) / 2
 
 
 def _safe_atom(a: Cmp) -> OutAtom:
