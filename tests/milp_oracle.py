@@ -128,13 +128,19 @@ def output_range(net: nn.Sequential, lb, ub):
     return results
 
 
-def clause_min(net: nn.Sequential, lb, ub, C, d):
+def clause_min(net: nn.Sequential, lb, ub, C, d, inputs=()):
     """Exact ``min over the box of max_j (C[j] . y(x) - d[j])`` and its argmin.
 
     The "or" of the constraints C[j] . y >= d[j] holds on the whole box iff this is
     >= 0. Epigraph form: minimise s subject to s >= C[j] . y - d[j] for every j.
+    ``inputs``: more constraints on x, each ``(a, u)`` for ``a . x <= u``; (inf, None) when
+    no x of the box meets them.
     """
     rows, row_lb, row_ub, var_lb, var_ub, integ, prev, n0, nvar, (W, b) = _encode(net, lb, ub)
+    for a, u in inputs:
+        rows.append({i: float(v) for i, v in enumerate(a) if v})
+        row_lb.append(-np.inf)
+        row_ub.append(float(u))
     C, d = np.atleast_2d(np.asarray(C, float)), np.atleast_1d(np.asarray(d, float))
     s = nvar
     var_lb, var_ub, integ = var_lb + [-np.inf], var_ub + [np.inf], integ + [0]
@@ -152,5 +158,18 @@ def clause_min(net: nn.Sequential, lb, ub, C, d):
             A[i, k] += v
     c = np.zeros(nvar + 1)
     c[s] = 1.0
-    res = _solve(c, integ, var_lb, var_ub, [LinearConstraint(A, row_lb, row_ub)])
+    try:
+        res = _solve(c, integ, var_lb, var_ub, [LinearConstraint(A, row_lb, row_ub)])
+    except RuntimeError:
+        if inputs and not _feasible(lb, ub, inputs):
+            return np.inf, None
+        raise
     return res.fun, res.x[:n0].copy()
+
+
+def _feasible(lb, ub, inputs) -> bool:
+    """Does some x of the box meet the constraints ``a . x <= u``? (An LP.)"""
+    A = np.array([a for a, _ in inputs], float)
+    res = milp(np.zeros(A.shape[1]), bounds=Bounds(lb, ub),
+               constraints=[LinearConstraint(A, -np.inf, [float(u) for _, u in inputs])])
+    return res.status == 0

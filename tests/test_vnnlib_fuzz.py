@@ -2,9 +2,10 @@
 
 Each instance (``vnnlib_fuzz.instances``) is written as an ONNX network and a VNN-LIB 1.0 or 2.0
 file, answered by ``python -m verifier``'s ``run`` and compared with the exact oracle built from
-the generator's own weights and formula. A ``sat`` is replayed through onnxruntime and must meet
-the generator's formula; an ``unsat`` must not be contradicted by the oracle; a refusal must be
-one the oracle expects (an input constraint the bounds do not imply), and only then.
+the generator's own weights and formula (constraints over several inputs included: the oracle's
+MILP carries them). A ``sat`` is replayed through onnxruntime and must meet the generator's
+formula, input constraints included; an ``unsat`` must not be contradicted by the oracle; a
+refusal must be one the oracle expects (an input without a bound), and only then.
 
 ``FUZZ_EXAMPLES`` sets the number of instances per syntax (default 25, the slice ``make test``
 runs; ``python -m bench fuzz`` runs more).

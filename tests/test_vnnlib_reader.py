@@ -65,6 +65,37 @@ def test_an_input_constraint_that_is_not_a_bound_is_refused_naming_its_line(tmp_
         read_vnnlib(p, 2, 3)
 
 
+def test_an_input_constraint_over_several_inputs_is_proved_or_refuted_on_its_region(tmp_path):
+    """y = x0 + x1 (NET2's first output... here a net of its own) on [0, 1]^2 with x0 + x1 <= 1:
+    the box reaches y = 2, the region only 1. The CLI proves y >= 1.5 unreachable (splitting the
+    box, dropping the halves outside the region) and finds y >= 0.9 inside the region."""
+    lin = nn.Linear(2, 1)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+        lin.bias.zero_()
+    net = nn.Sequential(lin)
+    head = ("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+            "(assert (>= X_0 0))\n(assert (<= X_0 1))\n(assert (>= X_1 0))\n(assert (<= X_1 1))\n"
+            "(assert (<= (+ X_0 X_1) 1))\n")
+    word, lines = answer(tmp_path, head + "(assert (>= Y_0 1.5))\n", net)
+    assert word == "unsat" and "input region" in lines[-1], lines
+    word, lines = answer(tmp_path, head + "(assert (>= Y_0 0.9))\n", net)
+    assert word == "sat", lines
+    x0, x1 = [float(line.split()[-1].rstrip(")")) for line in lines if "(X_" in line]
+    assert x0 + x1 <= 1 and x0 + x1 >= 0.9
+    # where the region leaves the box no room at all (x0 + x1 <= -1), nothing is unsafe
+    word, _ = answer(tmp_path, head.replace("(<= (+ X_0 X_1) 1)", "(<= (+ X_0 X_1) -1)")
+                     + "(assert (>= Y_0 -5))\n", net)
+    assert word == "unsat"
+    # verify()'s own reader still refuses it: a box is all verify() takes
+    (tmp_path / "q.vnnlib").write_text(head + "(assert (>= Y_0 1.5))\n")
+    with pytest.raises(FormatError, match="several inputs"):
+        read_vnnlib(tmp_path / "q.vnnlib", 2, 1)
+    [case] = read_vnnlib(tmp_path / "q.vnnlib", 2, 1, polytopes=True)
+    assert case.polytope and case.on_box([(0.6, 1.0), (0.6, 1.0)]) is None
+    assert not case.on_box([(0.0, 0.4), (0.0, 0.4)]).polytope
+
+
 def test_an_input_constraint_the_bounds_imply_is_read(tmp_path):
     # x0 + x1 <= 2 holds on the whole box; y2 >= 1.5 is reachable there
     word, lines = answer(tmp_path, HEAD2 + "(assert (<= (+ X_0 X_1) 2))\n(assert (>= Y_2 1.5))\n")
@@ -275,13 +306,13 @@ def test_the_cli_refuses_in_one_line_with_exit_status_2(tmp_path):
     root = Path(__file__).resolve().parents[1]
     net = _write(tmp_path, "n.nnet", SMALL_NNET)
     bad_prop = _write(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
-                      "(declare-const Y_0 Real)\n(assert (<= (+ X_0 X_1) 1))\n(assert (<= X_0 1))\n"
+                      "(declare-const Y_0 Real)\n(assert (<= (+ X_0 Y_0) 1))\n(assert (<= X_0 1))\n"
                       "(assert (>= X_0 0))\n(assert (<= X_1 1))\n(assert (>= X_1 0))\n")
     not_onnx = _write(tmp_path, "n.onnx", "this is not an ONNX file")
     good_prop = _write(tmp_path, "q.vnnlib", "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
                        "(declare-const Y_0 Real)\n(assert (<= X_0 1))\n(assert (>= X_0 0))\n"
                        "(assert (<= X_1 1))\n(assert (>= X_1 0))\n")
-    for network, prop, says in ((net, bad_prop, "p.vnnlib, line 4: an input constraint"),
+    for network, prop, says in ((net, bad_prop, "p.vnnlib, line 4: a constraint that mixes inputs"),
                                 (not_onnx, good_prop, "n.onnx")):
         done = subprocess.run([sys.executable, "-m", "verifier", str(network), str(prop)],
                               cwd=root, capture_output=True, text=True, timeout=120)

@@ -186,17 +186,23 @@ def expected(inst: Instance, eps: float = 1e-4) -> str:
                        (lo[i][0] > hi[i][0] or (lo[i][0] == hi[i][0] and (lo[i][1] or hi[i][1])))
                        for i in range(inst.n_in)):
             continue
-        for coef, op, rhs in multi:   # implied by the box, or the kit must refuse the file
-            if any(lo[i] is None or hi[i] is None for (_, i) in coef):
-                return "refuse"
-            if op in ("<=", "<"):
-                extreme = sum(c * (hi[i][0] if c > 0 else lo[i][0]) for (_, i), c in coef.items())
-            else:
-                extreme = sum(c * (lo[i][0] if c > 0 else hi[i][0]) for (_, i), c in coef.items())
-            if not _holds(extreme, op, rhs):
-                return "refuse"
+        if any(lo[i] is None or hi[i] is None for i in range(inst.n_in)):
+            return "refuse"     # an input without a bound: the kit needs a box
+        # the constraints over several inputs, as a . x <= u (a strict one read as <=: the
+        # answer is "either" when the optimum lies on it, see below)
+        region = []
+        for coef, op, rhs in multi:
+            sign = 1.0 if op in ("<=", "<") else -1.0
+            a = np.zeros(inst.n_in)
+            for (_, i), c in coef.items():
+                a[i] = sign * float(c)
+            region.append((a, sign * float(rhs)))
+        box_lo, box_hi = [float(v[0]) for v in lo], [float(v[0]) for v in hi]
         if not ys:
-            answers.append("sat")
+            if not region or clause_min(net, box_lo, box_hi, np.zeros((1, inst.n_out)), [-1.0],
+                                        region)[1] is not None:
+                answers.append("sat" if not any(op in ("<", ">") for _, op, _ in multi)
+                               else "either")
             continue
         # reachable iff min over the box of max_k (a_k . y - c_k) <= 0 (each atom as a.y <= c)
         C, d, strict = [], [], []
@@ -207,8 +213,12 @@ def expected(inst: Instance, eps: float = 1e-4) -> str:
                 row[j] = sign * float(c)
             C.append(row)
             d.append(sign * float(rhs))
-        value, _ = clause_min(net, [float(v[0]) for v in lo], [float(v[0]) for v in hi],
-                              np.array(C), np.array(d))
+        value, _ = clause_min(net, box_lo, box_hi, np.array(C), np.array(d), region)
+        if value == np.inf:     # no input of the box meets the constraints over several inputs
+            continue
+        if region and any(op in ("<", ">") for _, op, _ in multi) and value < -eps:
+            answers.append("either")    # the optimum may lie on a strict input constraint
+            continue
         answers.append("sat" if value < -eps else "unsat" if value > eps else "either")
     if "sat" in answers:
         return "sat"

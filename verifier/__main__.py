@@ -15,7 +15,9 @@ line and, after ``sat``, the counterexample as ``((X_0 v)`` ... `` (Y_m v))``, o
 
 A ``sat`` is printed only for a counterexample that meets the property file's own constraints,
 read exactly, with the network's output at it. A file whose constraints can never all hold
-(an empty input box, a false constant) is ``unsat`` for any network.
+(an empty input box, a false constant) is ``unsat`` for any network. Input constraints over
+several inputs that the bounds do not imply cut the box to a polytope: ``polytope_case``
+proves the property on boxes that cover it.
 
 An ``.nnet`` file is read in its own normalised units, as VNN-COMP's ACAS Xu ONNX
 files are, so the same ``.vnnlib`` files apply to both.
@@ -126,10 +128,10 @@ def run_instance(net: torch.nn.Module, prop_path: Path,
     A counterexample is reported only when the property file's own constraints, read exactly,
     hold at it and at the network's output there: ``sat`` never rests on the rounding of a bound.
     """
-    from verifier import formats, verify
+    from verifier import formats
 
     n_in, n_out = widths(net)
-    cases = formats.read_vnnlib(prop_path, n_in, n_out)
+    cases = formats.read_vnnlib(prop_path, n_in, n_out, polytopes=True)
     deadline = time.monotonic() + timeout
     lines, answer = [], "unsat"
     if not cases:
@@ -139,25 +141,114 @@ def run_instance(net: torch.nn.Module, prop_path: Path,
         if left <= 0:
             return "timeout", lines
         share = left / (len(cases) - k)
-        cexs = []
-        result = verify(net, case.x_specs, case.prop, cexs, timeout=share, progress=False)
-        lines.append(f"case {k + 1}/{len(cases)}: {result.verdict()}")
-        if result == "fail":
-            x, y = exact_counterexample(net, case, cexs[0])
-            if x is None:
-                lines.append(f"case {k + 1}/{len(cases)}: the counterexample does not meet the "
-                             "file's constraints exactly (it lies on a bound the box rounds "
-                             "outwards, or on a strict one); not reported")
-                answer = "unknown"
-                continue
+        word, x, y, said = (polytope_case if case.polytope else box_case)(net, case, share)
+        lines += [f"case {k + 1}/{len(cases)}: {line}" for line in said]
+        if word == "sat":
             xs = x if isinstance(x, list) else x.double().tolist()
             lines += [f"{'(' if i == 0 else ' '}(X_{i} {_decimal(v)})" for i, v in enumerate(xs)]
             lines += [f" (Y_{j} {v!r}){')' if j == y.numel() - 1 else ''}" for j, v in
                       enumerate(y.double().tolist())]
             return "sat", lines
-        if result == "unknown":
-            answer = "timeout" if "time budget" in result.message else "unknown"
+        if word != "unsat":
+            answer = word
     return answer, lines
+
+
+def box_case(net: torch.nn.Module, case: Case, timeout: float):
+    """``(word, x, y, lines)`` for one case on its box: ``verify`` once."""
+    from verifier import verify
+
+    cexs: list = []
+    result = verify(net, case.x_specs, case.prop, cexs, timeout=timeout, progress=False)
+    lines = [result.verdict()]
+    if result == "pass":
+        return "unsat", None, None, lines
+    if result == "fail":
+        x, y = exact_counterexample(net, case, cexs[0])
+        if x is not None:
+            return "sat", x, y, lines
+        lines.append("the counterexample does not meet the file's constraints exactly (it lies "
+                     "on a bound the box rounds outwards, or on a strict one); not reported")
+        return "unknown", None, None, lines
+    return ("timeout" if "time budget" in result.message else "unknown"), None, None, lines
+
+
+#: Boxes ``polytope_case`` may try before it answers unknown.
+MAX_POLYTOPE_BOXES = 4096
+
+
+def polytope_case(net: torch.nn.Module, case: Case, timeout: float):
+    """``(word, x, y, lines)`` for a case whose file constrains several inputs at once, beyond
+    its box (``Case.polytope``): the box holds inputs outside the file's region.
+
+    A proof on a box is one on the region's part in it; a counterexample counts only where the
+    file's constraints hold (``exact_counterexample``). So: ``verify`` on the box; one found
+    outside the region splits the box in two (across the input that the region's constraints
+    weigh most, times its width), the half without it tried first, and so does an undecided box
+    the region cuts; a box no term of the file can meet anywhere (``Case.on_box``) is dropped."""
+    from verifier import verify
+
+    deadline = time.monotonic() + timeout
+    queue, tried, dropped, open_ = [list(case.x_specs)], 0, 0, 0
+    last = None
+    while queue:
+        box = queue.pop()
+        sub = case.on_box(box)
+        if sub is None:
+            dropped += 1
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout", None, None, [f"time budget used up after {tried} boxes"]
+        if tried >= MAX_POLYTOPE_BOXES:
+            return "unknown", None, None, [f"{tried} boxes of the input region left undecided"]
+        tried += 1
+        cut = sub.polytope
+        cexs: list = []
+        result = verify(net, box, sub.prop, cexs, timeout=left / 2 if cut else left,
+                        progress=False)
+        if result == "pass":
+            continue
+        cex = None
+        if result == "fail":
+            x, y = exact_counterexample(net, sub, cexs[0])
+            if x is not None:
+                return "sat", x, y, [result.verdict()]
+            cex = cexs[0].detach().flatten().double().tolist()
+        halves = _halves(box, sub) if cex is not None or cut else None
+        if halves is None:          # undecided where it cannot be cut further
+            open_, last = open_ + 1, result
+            continue
+        first, second = halves
+        if cex is not None and all(lo <= v <= hi for v, (lo, hi) in zip(cex, second)):
+            first, second = second, first
+        queue += [first, second]    # the half without the counterexample comes out first
+    if open_:
+        word = "timeout" if "time budget" in last.message else "unknown"
+        return word, None, None, [last.verdict(), f"{open_} of {tried} boxes of the input "
+                                                  "region left undecided"]
+    return "unsat", None, None, [f"PASS: proved on the input region (its constraints over several "
+                                 f"inputs) after {tried} boxes, {dropped} outside it dropped"]
+
+
+def _halves(box: list, case: Case) -> list | None:
+    """``box`` cut in two at the middle of the input the case's constraints over several inputs
+    weigh most, times its width; None when no input has room left."""
+    weight = [0.0] * len(box)
+    for ins, _ in case.terms:
+        for a in ins:
+            if len(a.lin.coef) > 1:
+                for (_, i), c in a.lin.coef.items():
+                    weight[i] += abs(float(c))
+    score = [(hi - lo) * (1 + w) for (lo, hi), w in zip(box, weight)]
+    i = max(range(len(box)), key=score.__getitem__)
+    lo, hi = box[i]
+    mid = lo + (hi - lo) / 2
+    if not lo < mid < hi:
+        return None
+    left, right = list(box), list(box)
+    left[i], right[i] = (lo, mid), (mid, hi)
+    return [left, right]
 
 
 def process_age() -> float:

@@ -261,11 +261,14 @@ def _sizes(definitions) -> int:
     return sum(int(np.prod([int(d) for d in x.shape])) for x in definitions)
 
 
-def read_vnnlib(path: str | os.PathLike, n_in: int, n_out: int) -> list[vnnlib_reader.Case]:
+def read_vnnlib(path: str | os.PathLike, n_in: int, n_out: int,
+                polytopes: bool = False) -> list[vnnlib_reader.Case]:
     """The cases of a VNN-LIB file (see ``verifier.vnnlib_reader``): each an input box, the
     file's own constraints behind it (``Case.unsafe_at`` checks a counterexample against them)
     and the property that must hold there (``Case.prop``). No case: the file's constraints
-    cannot all hold, whatever the network (VNN-COMP's ``unsat``)."""
+    cannot all hold, whatever the network (VNN-COMP's ``unsat``). An input constraint over
+    several inputs that the box does not imply is refused unless ``polytopes`` (see
+    ``vnnlib_reader.combine``)."""
     path = Path(path)
     version = vnnlib_version(path)
     if version == "2.0":
@@ -279,7 +282,7 @@ def read_vnnlib(path: str | os.PathLike, n_in: int, n_out: int) -> list[vnnlib_r
         formula = vnnlib_reader.parse_v1(text, path.name)
     else:
         raise FormatError(f"{path.name}: VNN-LIB version {version}; expected 1.0 or 2.0")
-    return vnnlib_reader.combine(formula, n_in, n_out, path.name)
+    return vnnlib_reader.combine(formula, n_in, n_out, path.name, polytopes)
 
 
 def load_vnnlib(path: str | os.PathLike, n_in: int,

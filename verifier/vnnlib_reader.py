@@ -475,6 +475,21 @@ class Case:
             return False
         return any(all(a.holds(point) for a in ins + outs) for ins, outs in self.terms)
 
+    @property
+    def polytope(self) -> bool:
+        """Does a term constrain several inputs at once in a way the box does not imply? (Then
+        the box holds inputs outside the file's region: see ``on_box``.)"""
+        return any(len(a.lin.coef) > 1 and not _always(a, self.x_specs)
+                   for ins, _ in self.terms for a in ins)
+
+    def on_box(self, box: list) -> "Case | None":
+        """This case on ``box`` (float ``(lo, hi)`` pairs inside ``x_specs``): only the terms
+        whose input constraints can all hold somewhere in the box, each on its own (so a term
+        kept may still hold nowhere there); None when no term can."""
+        terms = [(ins, outs) for ins, outs in self.terms
+                 if all(_sometimes(a, box) for a in ins)]
+        return Case(list(box), terms) if terms else None
+
     def moved_inside(self, x, dtype=np.float32) -> list:
         """Points of ``dtype`` near ``x`` that meet the input bounds of a term, read exactly: one
         per term that a few steps of one ulp reach.
@@ -530,6 +545,25 @@ class Case:
         return points
 
 
+def _extreme(a: Cmp, box: list, top: bool) -> Fraction:
+    """The largest (``top``) or smallest value of ``a.lin`` over the box, exactly."""
+    pick = (lambda c: c > 0) if top else (lambda c: c < 0)
+    return a.lin.const + sum((c * Fraction(box[i][1] if pick(c) else box[i][0])
+                              for (_, i), c in a.lin.coef.items()), Fraction(0))
+
+
+def _always(a: Cmp, box: list) -> bool:
+    """Does the input atom ``a`` hold everywhere in the box?"""
+    v = _extreme(a, box, top=True)
+    return v < 0 if a.strict else v <= 0
+
+
+def _sometimes(a: Cmp, box: list) -> bool:
+    """Does the input atom ``a`` hold somewhere in the box?"""
+    v = _extreme(a, box, top=False)
+    return v < 0 if a.strict else v <= 0
+
+
 def _rounds_to(v, target) -> bool:
     """Does the exact number ``v`` round to ``target`` (a numpy float32 or float64), strictly
     inside its rounding interval, and the same way through float64 first?"""
@@ -553,15 +587,20 @@ def _safe_atom(a: Cmp) -> OutAtom:
     return OutAtom(Expr(coef, _floor_float(a.lin.const)), strict=not a.strict)
 
 
-def combine(formula, n_in: int, n_out: int, name: str) -> list:
+def combine(formula, n_in: int, n_out: int, name: str, polytopes: bool = False) -> list:
     """The cases of the unsafe ``formula`` for a network of ``n_in`` inputs, ``n_out`` outputs.
+
+    An input constraint over several inputs that the box does not imply is refused, unless
+    ``polytopes``: then the case's box holds inputs outside the file's region (``Case.polytope``),
+    and only a caller that checks each counterexample against the file (``Case.unsafe_at``) and
+    narrows the box (``Case.on_box``) may use it, as ``python -m verifier`` does.
 
     A variable the formula uses beyond the network's sizes is refused; one only declared is not
     (VNN-COMP files declare every output, used or not). The atoms every conjunction shares (the
     top level's, such as the input bounds) are read once."""
     common, compound = [], []
     _split(formula, common, compound)
-    base = _Conjunction(n_in, n_out, name)
+    base = _Conjunction(n_in, n_out, name, polytopes)
     for a in common:
         base.add(a)
     cases: dict = {}
@@ -599,14 +638,14 @@ class _Conjunction:
     atoms listed. ``finish`` gives ``(box, input atoms, output atoms)``, or None when no input
     meets them."""
 
-    def __init__(self, n_in: int, n_out: int, name: str):
-        self.n_in, self.n_out, self.name = n_in, n_out, name
+    def __init__(self, n_in: int, n_out: int, name: str, polytopes: bool = False):
+        self.n_in, self.n_out, self.name, self.polytopes = n_in, n_out, name, polytopes
         # per input: (bound, strict, the float that covers it)
         self.lo, self.hi = [None] * n_in, [None] * n_in
         self.ins, self.outs, self.other, self.dead = [], [], [], False
 
     def copy(self) -> "_Conjunction":
-        twin = _Conjunction(self.n_in, self.n_out, self.name)
+        twin = _Conjunction(self.n_in, self.n_out, self.name, self.polytopes)
         twin.lo, twin.hi, twin.dead = list(self.lo), list(self.hi), self.dead
         twin.ins, twin.outs, twin.other = list(self.ins), list(self.outs), list(self.other)
         return twin
@@ -660,7 +699,7 @@ class _Conjunction:
             # implied by the box when its largest value there is still <= 0 (< 0)
             top = a.lin.const + sum((c * (hi[i][0] if c > 0 else lo[i][0])
                                      for (_, i), c in a.lin.coef.items()), Fraction(0))
-            if not (top < 0 if a.strict else top <= 0):
+            if not (top < 0 if a.strict else top <= 0) and not self.polytopes:
                 raise FormatError(f"{_at(self.name, a.line)}: an input constraint over "
                                   "several inputs that the bounds do not imply; verify() "
                                   "takes boxes (one lower and one upper bound per input), "
