@@ -22,8 +22,8 @@ one thread, with the settings its command line picks for image networks
 (``bench/peer_nnenum.py``), and the two tables print side by side.
 
 "wrong" counts, for either tool: a ``sat`` whose counterexample, as the result file gives it,
-is not in the input box or does not reach the unsafe outputs when onnxruntime evaluates the
-network there (the property read by the ``vnnlib`` package, not the kit's reader); an
+is not in the input region or does not reach the unsafe outputs when onnxruntime evaluates the
+network there (the property read exactly by ``bench.vnnlib_check``, not the kit's reader); an
 ``unsat`` where the other tool's ``sat`` was confirmed that way, or where VNN-COMP 2021's
 tools found a violation (``bench/mnistfc_known.csv``); a ``sat`` where those tools proved the
 property is flagged in the log (a confirmed counterexample outranks them) but not counted.
@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,7 +168,8 @@ def run_process(cmd: list, limit: float, env: dict | None = None) -> tuple[str, 
 
 
 def _values(text: str, letter: str) -> list | None:
-    found = {int(i): float(v) for i, v in
+    """The values of ``letter``_i in a result file, as the text writes them (exact decimals)."""
+    found = {int(i): v for i, v in
              re.findall(rf"\({letter}_(\d+)\s+([-+0-9.eE]+|[-+]?inf|nan)\)", text)}
     return [found[i] for i in sorted(found)] if found else None
 
@@ -244,11 +244,13 @@ def _session(onnx_path: Path):
 
 
 def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
-    """'' when ``cex`` lies in one of the property's input boxes and onnxruntime's output
-    there is unsafe; else why not. The property is read by the ``vnnlib`` package (the
-    reference reader, not the kit's), the network evaluated in its own input type."""
+    """'' when the property file's asserts all hold at ``cex`` (its inputs as written in the
+    result file, read exactly) and onnxruntime's output there; else why not. The file is read by
+    ``bench.vnnlib_check`` (the bench's own evaluator, not the kit's reader), the network
+    evaluated in its own input type."""
     import numpy as np
-    from vnnlib.compat import read_vnnlib_simple
+
+    from bench.vnnlib_check import holds, inside
 
     if not cex:
         return "sat without a counterexample"
@@ -256,31 +258,17 @@ def confirm(onnx_path: Path, vnnlib_path: Path, cex: list | None) -> str:
     if key not in _SESSIONS:
         _SESSIONS[key] = _session(onnx_path)
     session = _SESSIONS[key]
-    x = np.asarray(cex, dtype=np.float64)
+    x = np.asarray([float(v) for v in cex], dtype=np.float64)
     feed = session.get_inputs()[0]
     shape = [d if isinstance(d, int) and d > 0 else 1 for d in feed.shape]
     real = np.float64 if "double" in feed.type else np.float32
     y = session.run(None, {feed.name: x.astype(real).reshape(shape)})[0]
     y = np.asarray(y, dtype=np.float64).flatten()
     text = vnnlib_path.read_text()
-    # the package knows only declare-const, the spelling of (declare-fun X_0 () Real) it means
-    text = re.sub(r"\(\s*declare-fun\s+(\S+)\s+\(\s*\)\s+Real\s*\)", r"(declare-const \1 Real)",
-                  text)
-    with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="confirm-") as tmp:
-        warnings.simplefilter("ignore")         # its notes on files that bend SMT-LIB's syntax
-        (Path(tmp) / "p.vnnlib").write_text(text)
-        spec = read_vnnlib_simple(str(Path(tmp) / "p.vnnlib"), x.size, y.size)
-    inside = False
-    for box, disjuncts in spec:
-        box = np.asarray(box, dtype=np.float64)
-        if len(box) != x.size or np.any(x < box[:, 0]) or np.any(x > box[:, 1]):
-            continue
-        inside = True
-        if any(np.all(np.asarray(mat, float) @ y <= np.asarray(rhs, float).flatten())
-               for mat, rhs in disjuncts):
-            return ""
-    return ("onnxruntime's output at the counterexample is not unsafe" if inside
-            else "counterexample outside the input box")
+    if holds(text, cex, [float(v) for v in y]):
+        return ""
+    return ("onnxruntime's output at the counterexample is not unsafe" if inside(text, cex)
+            else "counterexample outside the input region")
 
 
 def judge(inst: Instance, where: Path, results: dict, known: dict) -> None:

@@ -9,8 +9,8 @@ benchmarks (default: every folder), ``VNNCOMP_FC_PER_NET`` how many instances pe
 (default 1, the first the csv names), ``VNNCOMP_FC_TIMEOUT`` the seconds each (default 60).
 
 Each instance is one ``python -m verifier`` process, as in ``bench_mnistfc``. A ``sat`` is
-confirmed by onnxruntime at the counterexample the result file gives (the property read by the
-``vnnlib`` package); an ``unsat`` is checked against nnenum's answer on the same files when
+confirmed by onnxruntime at the counterexample the result file gives (the property read exactly
+by ``bench.vnnlib_check``); an ``unsat`` is checked against nnenum's answer on the same files when
 ``PEERS_PYTHON`` and ``NNENUM_SRC`` name it (a confirmed ``sat`` of nnenum makes it wrong), and
 is otherwise marked "not checked". A network the kit refuses is listed with the reason.
 """

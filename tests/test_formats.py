@@ -420,3 +420,18 @@ def test_the_nnenum_driver_answers_in_the_peer_protocol(tmp_path, monkeypatch, r
                                tmp_path / "prop.vnnlib", 10.0)
     assert (r["status"], r["cex"]) == (status, cex), r
     assert 0 <= r["time"] < 10
+
+
+def test_the_benchs_own_vnnlib_evaluator_reads_constraints_over_several_inputs():
+    """``bench.vnnlib_check`` confirms the bench's counterexamples without the kit's reader; it
+    must read a polytope (ACC's ``1.5 X_1 - X_2 <= -5``), disjunctions and exact decimals."""
+    from bench.vnnlib_check import holds, inside
+
+    text = ("; ACC-like\n(declare-const X_0 Real)\n(declare-fun X_1 () Real)\n"
+            "(declare-const Y_0 Real)\n(assert (<= (* -1.0 X_0) 0.0))\n(assert (<= X_0 50.0))\n"
+            "(assert (<= (- (* 1.5 X_0) X_1) -5.0))\n(assert (or (<= Y_0 0.0) (>= Y_0 1.0)))\n")
+    assert holds(text, ["1", "10"], [-0.5]) and holds(text, [1, 10], [2.0])
+    assert not holds(text, [1, 10], [0.5])                 # output safe
+    assert not inside(text, [4, 10]) and inside(text, ["0.1", "10"])
+    assert not inside(text, ["3.3333333333333334", "10"])  # 1.5 x0 - 10 = -4.99999999999999990
+    assert inside(text, ["3.3333333333333333", "10"])      # -5.00000000000000005
