@@ -3,9 +3,10 @@
 The oracle is the network itself, evaluated densely: for one or two inputs a grid of
 tens of thousands of points comes within a hair of the exact range (the networks are
 small and smooth), and a spec placed inside that range by as little as 1e-7 of it
-must never pass. The relaxation is checked on its own against float64's sigmoid, over
-intervals from 1e-12 wide to 1e5, far out in the tails too, where auto-LiRPA's own lines
-(inputs clamped to [-500, 500]) are not valid.
+must never pass. The repair of a line (``verifier.sigmoid.repair``) is checked on its own
+against float64's sigmoid, for any line, over intervals from 1e-12 wide to 1e5, far out in
+the tails too, where auto-LiRPA's own lines (inputs clamped to [-500, 500]) are not valid;
+alpha-CROWN's optimised lines against dense samples of a wider network.
 """
 from __future__ import annotations
 
@@ -27,28 +28,42 @@ SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=N
 # -- the lines ------------------------------------------------------------------------------
 
 @SETTINGS
-@given(lo=st.floats(-3000, 3000), width=st.sampled_from([0.0, 1e-12, 1e-8, 1e-6, 1e-4, 0.01, 0.5,
-                                                          3.0, 20.0, 700.0, 1e5]),
+@given(k=st.floats(-0.1, 0.3), b=st.floats(-2, 2), lo=st.floats(-3000, 3000),
+       width=st.sampled_from([0.0, 1e-12, 1e-8, 1e-6, 1e-4, 0.01, 0.5, 3.0, 20.0, 700.0, 1e5]),
        ts=st.lists(st.floats(0, 1), min_size=1, max_size=20))
-def test_the_lines_hold_everywhere_on_the_interval(lo, width, ts):
+def test_a_repaired_line_holds_everywhere_on_the_interval(k, b, lo, width, ts):
+    """Any line at all, once repaired, is below (above) the sigmoid on the whole interval:
+    at its ends, at random points and at the points where the sigmoid's slope is k."""
     lo_t = torch.tensor([lo], dtype=torch.float64)
     up_t = lo_t + width
-    kl, bl, ku, bu = sigmoid.relaxation(lo_t, up_t)
+    k_t, b_t = torch.tensor([k], dtype=torch.float64), torch.tensor([b], dtype=torch.float64)
+    bl = sigmoid.repair(k_t, b_t, lo_t, up_t, lower=True)
+    bu = sigmoid.repair(k_t, b_t, lo_t, up_t, lower=False)
     x = torch.tensor([0.0, 1.0] + ts, dtype=torch.float64) * (up_t - lo_t) + lo_t
+    s = 2 * k / (1 + math.sqrt(1 - 4 * k)) if 0 < k < 0.25 else 0.0
+    if s > 0:
+        x = torch.cat([x, torch.tensor([math.log(s / (1 - s)), -math.log(s / (1 - s))],
+                                       dtype=torch.float64)])
     x = torch.minimum(torch.maximum(x, lo_t), up_t)
-    s = torch.sigmoid(x)
-    assert (kl * x + bl <= s).all() and (s <= ku * x + bu).all(), (lo, width)
+    sig = torch.sigmoid(x)
+    assert (k_t * x + bl <= sig).all() and (sig <= k_t * x + bu).all(), (k, b, lo, width)
 
 
-def test_the_lines_are_tight_on_a_narrow_interval_and_hold_on_infinite_ones():
-    lo = torch.tensor([-3.0, 0.5, -0.2, -float("inf"), 2.0], dtype=torch.float64)
-    up = torch.tensor([-2.999, 0.501, -0.199, 1.0, float("inf")], dtype=torch.float64)
-    kl, bl, ku, bu = sigmoid.relaxation(lo, up)
-    gap = (ku - kl) * up + (bu - bl)     # at the upper end, the lines' distance
-    assert (gap[:3] < 1e-6).all()
-    assert torch.equal(kl[3:], torch.zeros(2, dtype=torch.float64))
-    assert bl[3] == 0 and bu[3] == torch.sigmoid(torch.tensor(1.0, dtype=torch.float64))
-    assert bl[4] == torch.sigmoid(torch.tensor(2.0, dtype=torch.float64)) and bu[4] == 1
+def test_a_line_that_already_holds_moves_by_the_margin_only():
+    """Tangents in the convex part are below the sigmoid and chords above: repair leaves them
+    where they are, up to its rounding margin."""
+    lo = torch.tensor([-6.0, -3.0, -1.0], dtype=torch.float64)
+    up = torch.tensor([-2.0, -0.5, 0.0], dtype=torch.float64)
+    mid = (lo + up) / 2
+    k = torch.sigmoid(mid) * (1 - torch.sigmoid(mid))
+    b = torch.sigmoid(mid) - k * mid
+    assert ((b - sigmoid.repair(k, b, lo, up, lower=True)).abs() < 1e-10).all()
+    chord = (torch.sigmoid(up) - torch.sigmoid(lo)) / (up - lo)
+    bc = torch.sigmoid(lo) - chord * lo
+    assert ((sigmoid.repair(chord, bc, lo, up, lower=False) - bc).abs() < 1e-10).all()
+    # a line above the sigmoid, asked to be below, moves down by the most it is above
+    assert sigmoid.repair(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64),
+                          lo[:1], up[:1], lower=True).item() <= torch.sigmoid(lo[:1]).item()
 
 
 def test_the_bounds_use_these_lines_far_out_in_the_tail():
@@ -139,6 +154,23 @@ def test_every_pass_is_true_and_every_fail_is_real(case, data):
                 assert net(cex).double().item() > hi
     lo_b, hi_b = output_bounds(net, list(zip(lb, ub)))
     assert lo_b.item() <= lo_true + 1e-9 and hi_b.item() >= hi_true - 1e-9
+
+
+def test_alpha_crown_bounds_of_a_sigmoid_network_hold_at_every_sample():
+    torch.manual_seed(6)
+    net = nn.Sequential(nn.Linear(12, 40), nn.Sigmoid(), nn.Linear(40, 40), nn.Sigmoid(),
+                        nn.Linear(40, 3)).double()
+    with torch.no_grad():
+        net[0].weight.mul_(4)
+    box = [(-0.3, 0.3)] * 12
+    lo_a, hi_a = output_bounds(net, box, method="alpha-CROWN")
+    lo_c, hi_c = output_bounds(net, box)
+    x = torch.rand(20000, 12, dtype=torch.float64) * 0.6 - 0.3
+    x[:4096] = torch.sign(x[:4096]) * 0.3          # corners too
+    with torch.no_grad():
+        y = net(x)
+    assert (y >= lo_a).all() and (y <= hi_a).all()
+    assert (lo_a >= lo_c - 1e-9).all() and (hi_a <= hi_c + 1e-9).all()
 
 
 def test_a_wide_float32_sigmoid_network_runs_as_traced_and_is_proved():

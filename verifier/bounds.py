@@ -86,8 +86,8 @@ class Bounder:
         self.n_in = network.n_in
         self.n_out = network.n_out
         widths = [m.out_features for m in network.layers if not isinstance(m, str)]
-        # alpha-CROWN's slopes are the ReLUs'; a network with a sigmoid gets CROWN
-        # (``verifier.sigmoid``'s lines have no slopes to optimise).
+        # alpha-CROWN with given intermediate bounds (the "fixed" module below) starts the
+        # ReLUs' slopes itself: a network with a sigmoid gets alpha-CROWN from scratch instead.
         self.relu_only = network.relu_only
         # Bytes one box costs in one CROWN pass, roughly: the A matrices of the
         # intermediate layers and of the output spec, in float64.
@@ -259,10 +259,8 @@ class Bounder:
     def _bounds(self, lb, ub, C, method, upper, grad, linear=False, reference=None,
                 intermediate=False, second=False, pin_first=False):
         B = lb.shape[0]
-        if method == "alpha-CROWN" and not self.relu_only:
-            method = "CROWN"
         fixed = method == "alpha-CROWN" and reference is not None
-        if fixed and not self._pre:     # no ReLU: nothing to optimise
+        if fixed and (not self._pre or not self.relu_only):  # no ReLU, or not only ReLUs
             fixed, method = False, "CROWN"
         module = self.fixed_module if fixed \
             else self.alpha_module if method == "alpha-CROWN" else self.module

@@ -255,7 +255,7 @@ def _run(ctx, constraints, counterexamples, *, method, branching, alpha):
     used, reference = first, None
     left = ctx.deadline - time.monotonic()
     relu_split = _splits_relus(ctx)
-    if alpha and method != "IBP" and network.relu_only and "relu" in network.layers \
+    if alpha and method != "IBP" and any(isinstance(m, str) for m in network.layers) \
             and ctx.free > settings.ALPHA_MIN_FREE \
             and (80 * crown_time < 0.25 * left or relu_split and 80 * crown_time < left):
         La, _, reference = bounder.bounds(plb, pub, prop.rows(ctx.active), method="alpha-CROWN",

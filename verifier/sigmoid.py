@@ -1,71 +1,46 @@
-"""The linear relaxation of a sigmoid that every bound of the kit uses.
+"""Sigmoid layers in the bounds: auto-LiRPA's lines, each moved until it provably holds.
 
-CROWN replaces each activation by two lines, one below and one above the function
-on the interval [l, u] its input is known to lie in. auto-LiRPA 0.3's own lines
-for a sigmoid come from a table of tangent points precomputed in float32 at steps
-of 0.01, and its inputs are clamped to [-500, 500] first: for an input bound below
--500 its upper line lies below the sigmoid (by up to 0.5), and the float32 table is
-only as exact as float32. A proof cannot rest on that, so ``install()`` replaces
-both of auto-LiRPA's sigmoid bounds (the lines, and the interval one) by these,
-which hold for the exact function and are widened by a margin for float64's
-rounding:
+CROWN replaces each activation by two lines, one below and one above the function on the
+interval [l, u] its input is known to lie in; alpha-CROWN optimises where those lines touch.
+auto-LiRPA 0.3's lines for a sigmoid are not safe for a proof as they come: it clamps the
+inputs to [-500, 500] first (for an input bound below -500 its upper line dips under the
+function, by up to 0.5), and its tangent points come from a table computed in float32.
 
-* ``u <= 0`` (sigmoid is convex there): the chord above, the tangent at the middle
-  below;
-* ``l >= 0`` (concave): the chord below, the tangent at the middle above;
-* ``l < 0 < u``, or an interval too narrow for a chord: both lines with the
-  smallest slope ``m`` the sigmoid has on [l, u] (``min(s'(l), s'(u))``, its
-  derivative rises up to 0 and falls after), the lower through (l, s(l)) and the
-  upper through (u, s(u)): ``s(x) - s(l) >= m (x - l)`` and ``s(u) - s(x) >= m (u - x)``;
-* an infinite end: the constant lines s(l) and s(u) (the sigmoid is increasing).
-
-No alpha-CROWN slopes: ``verifier.bounds`` runs CROWN on any network with a sigmoid.
+So ``install()`` keeps auto-LiRPA's choice of lines (CROWN's, and alpha-CROWN's optimised
+ones) and then checks each line against the exact function on the whole interval and moves
+it (``repair``): the largest amount ``k x + b - s(x)`` takes on [l, u] is at an end or where
+the sigmoid's slope equals ``k`` (``s' = s (1 - s) = k`` at ``x = +-log(s / (1 - s))``,
+``s = 2k / (1 + sqrt(1 - 4k))``), so four points decide it; the intercept moves down by that
+amount (up, for an upper line) plus a margin for float64's rounding. Whatever lines
+auto-LiRPA picks, the bound is sound. The interval bound of a sigmoid (``interval``) is
+widened for rounding too.
 """
 from __future__ import annotations
 
 import torch
 
-#: Safety margin added to each line's intercept, relative to the size of the terms
-#: that make it: float64's sigmoid and the line's arithmetic are within a few ulps.
-MARGIN = 1e-13
+#: Margin added to each line's intercept, relative to the size of the terms that make it:
+#: float64's sigmoid and the line's arithmetic are within a few ulps.
+MARGIN = 1e-12
 
 
-def _slope(x: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(x)
-    return s * (1 - s)
-
-
-def relaxation(lo: torch.Tensor, up: torch.Tensor):
-    """Lines ``kl x + bl <= sigmoid(x) <= ku x + bu`` for every x in [lo, up] (elementwise,
-    float64): ``(kl, bl, ku, bu)``."""
-    finite = torch.isfinite(lo) & torch.isfinite(up)
-    lo_f = torch.where(finite, lo, torch.zeros_like(lo))
-    up_f = torch.where(finite, up, torch.zeros_like(up))
-    ylo, yup = torch.sigmoid(lo_f), torch.sigmoid(up_f)
-    width = up_f - lo_f
-    scale = 1 + lo_f.abs() + up_f.abs()
-    narrow = width <= 1e-6 * scale
-    chord = (yup - ylo) / torch.where(narrow, torch.ones_like(width), width)
-    mid = (lo_f + up_f) / 2
-    k_mid = _slope(mid)
-    b_mid = torch.sigmoid(mid) - k_mid * mid
-    b_chord = ylo - chord * lo_f
-    m = torch.minimum(_slope(lo_f), _slope(up_f))
-    convex = (up_f <= 0) & ~narrow
-    concave = (lo_f >= 0) & ~narrow
-    kl = torch.where(convex, k_mid, torch.where(concave, chord, m))
-    bl = torch.where(convex, b_mid, torch.where(concave, b_chord, ylo - m * lo_f))
-    ku = torch.where(convex, chord, torch.where(concave, k_mid, m))
-    bu = torch.where(convex, b_chord, torch.where(concave, b_mid, yup - m * up_f))
-    # Rounding: each line is off by a few ulps of its largest term on [lo, up].
-    bl = bl - MARGIN * (1 + kl.abs() * scale)
-    bu = bu + MARGIN * (1 + ku.abs() * scale)
-    # An infinite end (bounds that CROWN could not make finite): constant lines.
-    zero = torch.zeros_like(lo)
-    kl, ku = torch.where(finite, kl, zero), torch.where(finite, ku, zero)
-    bl = torch.where(finite, bl, torch.sigmoid(lo).nan_to_num(0.0))
-    bu = torch.where(finite, bu, torch.sigmoid(up).nan_to_num(1.0))
-    return kl, bl, ku, bu
+def repair(k: torch.Tensor, b: torch.Tensor, lo: torch.Tensor, up: torch.Tensor,
+           lower: bool) -> torch.Tensor:
+    """The intercept that makes ``k x + b`` a line below (``lower``) or above the sigmoid on
+    every [lo, up] (broadcast against ``k`` and ``b``)."""
+    kk = k.clamp(min=0.0, max=0.25)
+    root = torch.sqrt((1 - 4 * kk).clamp(min=0.0))
+    s = (2 * kk / (1 + root)).clamp(min=1e-300, max=0.5)    # the smaller s with s (1 - s) = k
+    x = torch.log(s) - torch.log1p(-s)                      # where the slope is k (and at -x)
+    sign = 1.0 if lower else -1.0
+    worst = None
+    for c in (lo, up, torch.minimum(torch.maximum(x, lo), up),
+              torch.minimum(torch.maximum(-x, lo), up)):
+        gap = sign * (k * c + b - torch.sigmoid(c))
+        worst = gap if worst is None else torch.maximum(worst, gap)
+    shift = worst.clamp(min=0.0) + MARGIN * (1 + k.abs() * (1 + lo.abs() + up.abs()))
+    shift = torch.where(torch.isnan(shift), torch.full_like(shift, float("inf")), shift)
+    return b - shift if lower else b + shift
 
 
 def interval(lo: torch.Tensor, up: torch.Tensor):
@@ -74,14 +49,25 @@ def interval(lo: torch.Tensor, up: torch.Tensor):
 
 
 def install() -> None:
-    """Make auto-LiRPA's ``BoundSigmoid`` use ``relaxation`` and ``interval``."""
+    """Make auto-LiRPA's ``BoundSigmoid`` repair its lines and widen its interval bound."""
     from auto_LiRPA.operators.activation import BoundSigmoid
 
+    if getattr(BoundSigmoid, "_lab3_repaired", False):
+        return
+    own = BoundSigmoid.bound_relax_impl
+
     def bound_relax(self, x):
-        self.lw, self.lb, self.uw, self.ub = relaxation(x.lower, x.upper)
+        for name in ("d_lower", "d_upper"):     # its float32 tables, in the bounds' dtype
+            table = getattr(self, name)
+            if table.dtype != x.lower.dtype:
+                setattr(self, name, table.to(x.lower.dtype))
+        own(self, x, torch.sigmoid, self.dsigmoid)
+        self.lb = repair(self.lw, self.lb, x.lower, x.upper, lower=True)
+        self.ub = repair(self.uw, self.ub, x.lower, x.upper, lower=False)
 
     def interval_propagate(self, *v):
         return interval(v[0][0], v[0][1])
 
     BoundSigmoid.bound_relax = bound_relax
     BoundSigmoid.interval_propagate = interval_propagate
+    BoundSigmoid._lab3_repaired = True
