@@ -49,6 +49,21 @@ def test_a_repaired_line_holds_everywhere_on_the_interval(k, b, lo, width, ts):
     assert (k_t * x + bl <= sig).all() and (sig <= k_t * x + bu).all(), (k, b, lo, width)
 
 
+@SETTINGS
+@given(lo=st.floats(-3000, 3000), width=st.sampled_from([0.0, 1e-12, 1e-8, 1e-6, 1e-4, 0.01, 0.5,
+                                                          3.0, 20.0, 700.0, 1e5]))
+def test_our_crown_lines_already_hold_so_repair_barely_moves_them(lo, width):
+    lo_t = torch.tensor([lo], dtype=torch.float64)
+    up_t = lo_t + width
+    kl, bl, ku, bu = sigmoid.relaxation(lo_t, up_t)
+    scale = 1 + lo_t.abs() + up_t.abs()
+    # beyond repair's own margin, the lines need no move (a bug would show as a larger one)
+    assert (bl - sigmoid.repair(kl, bl, lo_t, up_t, lower=True)
+            <= 2 * sigmoid.MARGIN * (1 + kl.abs() * scale) + 1e-15).all()
+    assert (sigmoid.repair(ku, bu, lo_t, up_t, lower=False) - bu
+            <= 2 * sigmoid.MARGIN * (1 + ku.abs() * scale) + 1e-15).all()
+
+
 def test_a_line_that_already_holds_moves_by_the_margin_only():
     """Tangents in the convex part are below the sigmoid and chords above: repair leaves them
     where they are, up to its rounding margin."""
