@@ -72,9 +72,10 @@ def widths(net: torch.nn.Module) -> tuple[int, int]:
 
 
 def exact_counterexample(net: torch.nn.Module, case: Case, cex: torch.Tensor
-                         ) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
-    """``(x, y)``, flat tensors, of a point where the property file's constraints, read exactly,
-    hold at the input and at the network's output; ``(None, None)`` when there is none among
+                         ) -> tuple[torch.Tensor | list, torch.Tensor] | tuple[None, None]:
+    """``(x, y)``, flat (``x`` a tensor, or a list of exact numbers), of a point where the
+    property file's constraints, read exactly, hold at the input and at the network's output;
+    ``(None, None)`` when there is none among
     ``cex``, the points of the network's dtype an ulp or so away (``Case.moved_inside``:
     verify's box rounds the file's bounds outwards), and the float64 points inside the file's
     bounds that round to one of those (``Case.rounding_to``: a bound the dtype cannot hold;

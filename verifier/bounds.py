@@ -87,7 +87,8 @@ class Bounder:
         self.n_out = network.n_out
         widths = [m.out_features for m in network.layers if not isinstance(m, str)]
         # alpha-CROWN with given intermediate bounds (the "fixed" module below) starts the
-        # ReLUs' slopes itself: a network with a sigmoid gets alpha-CROWN from scratch instead.
+        # ReLUs' slopes itself: for a network with a sigmoid such a call gets CROWN (alpha-CROWN
+        # without reference bounds, as at the root, works for any network).
         self.relu_only = network.relu_only
         # Bytes one box costs in one CROWN pass, roughly: the A matrices of the
         # intermediate layers and of the output spec, in float64.

@@ -116,7 +116,8 @@ class Network:
 
     @property
     def relu_only(self) -> bool:
-        """Is every activation a ReLU? (The ReLU-split search and alpha-CROWN need it.)"""
+        """Is every activation a ReLU? (The ReLU-split search needs it, and so does
+        alpha-CROWN with given intermediate bounds.)"""
         return all(m == "relu" for m in self.layers if isinstance(m, str))
 
     def same_as(self, other: "Network") -> bool:
@@ -128,7 +129,7 @@ class Network:
                 if mine != theirs:
                     return False
                 continue
-            if (mine.source is not theirs.source or not mine.unchanged()):
+            if mine.source is not theirs.source or not mine.unchanged():
                 return False
         return True
 

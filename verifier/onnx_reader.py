@@ -29,8 +29,8 @@ that needs a larger one is refused.
 Supported: Gemm, MatMul, Add, Sub, Mul, Div (one operand a constant; a constant
 divided by the network's values is not linear), Relu, Sigmoid (of the network's
 values; of a constant it is refused, as its rounding is the runtime's), Flatten,
-Reshape, Identity, Constant; Squeeze, Unsqueeze and Transpose (the values rearranged, exactly); Dropout
-(inference's identity; training mode is refused); Cast of the network's values to their
+Reshape, Identity, Constant; Squeeze, Unsqueeze and Transpose (the values rearranged,
+exactly); Dropout (inference's identity; training mode is refused); Cast of the network's values to their
 own type (to another, whose rounding the layers would not carry, refused); and, on
 constants only, the shape arithmetic exporters write (``x.view(x.size(0), -1)``): Shape,
 Gather, Concat, Cast. A node that combines two tensors that both depend on the input (a
@@ -56,9 +56,9 @@ import numpy as np
 import torch
 from torch import nn
 
-SUPPORTED = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Flatten", "Reshape",
-             "Identity", "Constant", "Squeeze", "Unsqueeze", "Transpose", "Shape", "Gather",
-             "Concat", "Cast", "Dropout")
+SUPPORTED = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Flatten",
+             "Reshape", "Identity", "Constant", "Squeeze", "Unsqueeze", "Transpose", "Shape",
+             "Gather", "Concat", "Cast", "Dropout")
 
 #: The attributes each operator may carry (anything else is refused, never ignored:
 #: opset 6's ``broadcast``/``axis`` on Add, for example, change what it computes).
