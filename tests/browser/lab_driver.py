@@ -187,6 +187,19 @@ _RAN = """
 """
 
 
+_STARTED = """
+() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const prompts = Array.from(panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt'));
+  const status = panel.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status');
+  return status !== 'idle' || prompts.some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText));
+}
+"""
+
+#: Seconds for a menu command to show that it ran (a cell queued, or the kernel busy).
+STARTED_SECONDS = 30
+
+
 class NotebookPage:
     """One notebook opened in JupyterLab in a Chromium `page` (a Playwright ``Page``)."""
 
@@ -209,8 +222,17 @@ class NotebookPage:
 
     def run_all(self, timeout: float) -> None:
         """*Run > Run All Cells*, then wait until the kernel is done (see :meth:`wait_until_ran`)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         first = next(c.index for c in self.cells() if c.kind == "code")
         self._menu("Run", "Run All Cells")
+        try:
+            self.page.wait_for_function(_STARTED, timeout=STARTED_SECONDS * 1000, polling=100)
+        except PlaywrightTimeout:
+            # Nothing queued and the kernel idle: on a loaded machine the click can land before
+            # the menu takes it. Nothing ran, so asking again runs nothing twice.
+            self.page.keyboard.press("Escape")
+            self._menu("Run", "Run All Cells")
         self.wait_until_ran(first, timeout)
 
     def run_from(self, index: int, timeout: float) -> None:
