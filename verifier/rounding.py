@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import torch
 
+from verifier import sigmoid
+
 
 def unit_roundoff(dtype: torch.dtype, device: torch.device) -> float:
     if (dtype == torch.float32 and device.type == "cuda"
@@ -83,9 +85,7 @@ def forward_error(network, lb: torch.Tensor, ub: torch.Tensor):
             lo, hi = lo.clamp(min=0), hi.clamp(min=0)
             continue
         if layer == "sigmoid":
-            # float64's own sigmoid is off by an ulp or so: widen by 1e-15 (inside [0, 1])
-            lo = (torch.sigmoid(lo) - 1e-15).clamp(min=0)
-            hi = (torch.sigmoid(hi) + 1e-15).clamp(max=1)
+            lo, hi = sigmoid.interval(lo, hi)   # widened for float64's own sigmoid
             err = err / 4 + SIGMOID_ULPS * u
             continue
         W = layer.weight.to(torch.float64)

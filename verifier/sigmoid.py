@@ -101,12 +101,13 @@ def install() -> None:
     own = BoundSigmoid.bound_relax_impl
 
     def bound_relax(self, x):
-        for name in ("d_lower", "d_upper"):     # its float32 tables, in the bounds' dtype
-            table = getattr(self, name)
-            if table.dtype != x.lower.dtype:
-                setattr(self, name, table.to(x.lower.dtype))
-        own(self, x, torch.sigmoid, self.dsigmoid)      # also what alpha-CROWN starts from
-        if self.opt_stage not in ("opt", "reuse"):        # CROWN: our own lines, as tight
+        if self.opt_stage is not None:      # alpha-CROWN: its start ("init") and its steps
+            for name in ("d_lower", "d_upper"):     # its float32 tables, in the bounds' dtype
+                table = getattr(self, name)
+                if table.dtype != x.lower.dtype:
+                    setattr(self, name, table.to(x.lower.dtype))
+            own(self, x, torch.sigmoid, self.dsigmoid)
+        if self.opt_stage not in ("opt", "reuse"):  # CROWN, and alpha-CROWN's first pass
             self.lw, self.lb, self.uw, self.ub = relaxation(x.lower, x.upper)
         self.lb = repair(self.lw, self.lb, x.lower, x.upper, lower=True)
         self.ub = repair(self.uw, self.ub, x.lower, x.upper, lower=False)

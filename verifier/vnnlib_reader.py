@@ -695,11 +695,9 @@ class _Conjunction:
             side = "lower" if lo[i] is None else "upper"
             raise FormatError(f"{self.name}: X_{i} has no {side} bound (in at least one case "
                               "of the property); verify() needs a bounded box for every input")
+        exact_box = [(lo[i][0], hi[i][0]) for i in range(self.n_in)]
         for a in self.other:
-            # implied by the box when its largest value there is still <= 0 (< 0)
-            top = a.lin.const + sum((c * (hi[i][0] if c > 0 else lo[i][0])
-                                     for (_, i), c in a.lin.coef.items()), Fraction(0))
-            if not (top < 0 if a.strict else top <= 0) and not self.polytopes:
+            if not self.polytopes and not _always(a, exact_box):
                 raise FormatError(f"{_at(self.name, a.line)}: an input constraint over "
                                   "several inputs that the bounds do not imply; verify() "
                                   "takes boxes (one lower and one upper bound per input), "
