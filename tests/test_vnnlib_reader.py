@@ -6,6 +6,7 @@ distributed over the common constraints, constants on either side, asserts in an
 """
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -432,3 +433,90 @@ def test_an_input_fixed_at_a_value_no_float_holds_rounds_to_the_counterexample(t
     assert any(line.strip() == f"(X_1 {pixel})" for line in lines), lines
     [x0] = [float(line.split()[-1].rstrip(")")) for line in lines if "(X_0 " in line]
     assert x0 + 2 * float(np.float32(0.35)) >= 1.2
+
+
+def _intervals_file(boxes) -> str:
+    """A file of nn4sys's shape: one 'and' per (lo, hi, output atom), all in one 'or'."""
+    parts = "\n".join(f"  (and (>= X_0 {lo!r}) (<= X_0 {hi!r}) ({op} Y_0 {t!r}))"
+                      for lo, hi, op, t in boxes)
+    return "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (or\n" + parts + "\n))\n"
+
+
+def test_a_file_listing_more_cases_than_the_cap_is_read_but_a_product_is_not(tmp_path):
+    from verifier.vnnlib_reader import MAX_TERMS
+    n = MAX_TERMS + 1
+    boxes = [(i / n, (i + 1) / n, "<=", -1.0) for i in range(n)]
+    assert len(read_vnnlib(_write(tmp_path, "many.vnnlib", _intervals_file(boxes)), 1, 1)) == n
+    # an 'and' of four 'or's of 11 parts each would be 14,641 cases from 44 atoms
+    ors = "".join("(assert (or " + " ".join(f"(<= Y_{j} {k})" for k in range(11)) + "))\n"
+                  for j in range(4))
+    text = ("(declare-const X_0 Real)\n" + "".join(f"(declare-const Y_{j} Real)\n" for j in range(4))
+            + "(assert (>= X_0 0))\n(assert (<= X_0 1))\n" + ors)
+    with pytest.raises(FormatError, match="multiplies out"):
+        read_vnnlib(_write(tmp_path, "product.vnnlib", text), 1, 4)
+
+
+def _relu_net(seed: int) -> nn.Sequential:
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(1, 24), nn.ReLU(), nn.Linear(24, 24), nn.ReLU(), nn.Linear(24, 1))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.7)
+    return net
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_many_boxes_proved_together_hold_on_a_dense_grid_of_each(seed):
+    """``prove_boxes`` against the network itself: every box it proves is checked at 2,001
+    points of the box, and what it leaves to ``verify`` includes every box with a violation."""
+    from verifier import verify
+    from verifier.engine import prove_boxes
+
+    net = _relu_net(seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    questions, grids = [], []
+    for _ in range(120):
+        lo = float(torch.rand(1, generator=g)) * 4 - 2
+        hi = lo + float(torch.rand(1, generator=g)) ** 3 * 0.5
+        grid = torch.linspace(lo, hi, 2001).unsqueeze(1)
+        with torch.no_grad():
+            y = net(grid).double().flatten()
+        # thresholds just beyond the range on the grid, or inside it
+        cut = float(y.min()) - float(torch.rand(1, generator=g)) * 0.3
+        questions.append(([(lo, hi)], [(cut, math.inf)]))
+        grids.append((y, cut))
+    found = prove_boxes(net, questions, chunk=50)
+    assert any(found) and not all(found)
+    for (x_specs, y_specs), (y, cut), how in zip(questions, grids, found):
+        if how is not None:
+            assert how in ("rigorous", "estimated")
+            assert (y >= cut).all(), (x_specs, cut, float(y.min()))
+        if (y < cut).any():
+            assert how is None
+    # where it proves, verify proves too (it is the first step of verify)
+    for (x_specs, y_specs), how in list(zip(questions, found))[:20]:
+        if how is not None:
+            assert verify(net, x_specs, y_specs, timeout=10, progress=False) == "pass"
+
+
+def test_the_cli_proves_many_intervals_together_and_still_finds_the_broken_one(tmp_path):
+    net = _relu_net(7)
+    g = torch.Generator().manual_seed(7)
+    boxes = []
+    for _ in range(40):
+        lo = float(torch.rand(1, generator=g)) * 2 - 1
+        hi = lo + 0.01
+        with torch.no_grad():
+            y = net(torch.linspace(lo, hi, 101).unsqueeze(1)).double().flatten()
+        boxes += [(lo, hi, "<=", float(y.min()) - 0.5), (lo, hi, ">=", float(y.max()) + 0.5)]
+    p = _write(tmp_path, "p.vnnlib", _intervals_file(boxes))
+    word, lines = cli.run_instance(net, p, 30)
+    assert word == "unsat", lines
+    assert any(line.startswith("40 of 40 cases proved together") for line in lines), lines
+    # one box whose output does reach its unsafe side: found, with a counterexample
+    lo, hi = boxes[5][0], boxes[5][1]
+    with torch.no_grad():
+        top = float(net(torch.tensor([[hi]])).flatten())
+    broken = boxes + [(lo, hi, "<=", top + 1.0)]
+    word, lines = cli.run_instance(net, _write(tmp_path, "q.vnnlib", _intervals_file(broken)), 30)
+    assert word == "sat", lines

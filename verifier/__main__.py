@@ -137,11 +137,19 @@ def run_instance(net: torch.nn.Module, prop_path: Path,
     lines, answer = [], "unsat"
     if not cases:
         lines.append("the property's constraints can never all hold: no input is unsafe")
-    for k, case in enumerate(cases):
+    proved = together(net, cases) if len(cases) >= MANY_CASES else [None] * len(cases)
+    if any(proved):
+        rigorous = proved.count("rigorous")
+        lines.append(f"{len(cases) - proved.count(None)} of {len(cases)} cases proved together "
+                     f"(CROWN on all their boxes at once; float rounding: {rigorous} rigorous, "
+                     f"{len(cases) - proved.count(None) - rigorous} estimated)")
+    todo = [k for k in range(len(cases)) if proved[k] is None]
+    for n, k in enumerate(todo):
+        case = cases[k]
         left = deadline - time.monotonic()
         if left <= 0:
             return "timeout", lines
-        share = left / (len(cases) - k)
+        share = left / (len(todo) - n)
         word, x, y, said = (polytope_case if case.polytope else box_case)(net, case, share)
         lines += [f"case {k + 1}/{len(cases)}: {line}" for line in said]
         if word == "sat":
@@ -153,6 +161,25 @@ def run_instance(net: torch.nn.Module, prop_path: Path,
         if word != "unsat":
             answer = word
     return answer, lines
+
+
+#: Cases from which ``run_instance`` first tries every box at once (``together``).
+MANY_CASES = 16
+
+
+def together(net: torch.nn.Module, cases: list) -> list[str | None]:
+    """Which of ``cases`` CROWN proves on their own boxes, all bounded together
+    (``verifier.engine.prove_boxes``: "rigorous" or "estimated" rounding, None where not
+    proved); the rest, and every case of a region cut by constraints over several inputs, go
+    to ``verify`` one by one."""
+    from verifier.engine import prove_boxes
+
+    boxes = [k for k, case in enumerate(cases) if not case.polytope]
+    found = prove_boxes(net, [(cases[k].x_specs, cases[k].prop) for k in boxes])
+    proved: list = [None] * len(cases)
+    for k, ok in zip(boxes, found):
+        proved[k] = ok
+    return proved
 
 
 def box_case(net: torch.nn.Module, case: Case, timeout: float):

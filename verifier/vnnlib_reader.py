@@ -34,7 +34,7 @@ import numpy as np
 
 from verifier.outputs import Atom as OutAtom, Expr, Formula, Y, all_of, any_of
 
-#: The most conjunctions a file may expand to (a conjunction of disjunctions multiplies out).
+#: The most conjunctions a file may expand to beyond the atoms it writes (``dnf``).
 MAX_TERMS = 10_000
 
 
@@ -130,25 +130,37 @@ def negate(f):
     return And(tuple(negate(p) for p in f.parts))
 
 
-def dnf(f, name: str) -> list:
-    """``f`` as a list of conjunctions (each a list of ``Cmp``); [] is false, [[]] true."""
+def dnf(f, name: str, limit: int | None = None) -> list:
+    """``f`` as a list of conjunctions (each a list of ``Cmp``); [] is false, [[]] true.
+
+    At most ``limit`` conjunctions: by default ``MAX_TERMS`` or as many as ``f`` has atoms,
+    whichever is more. A file that lists its cases one by one (VNN-COMP's nn4sys lists up to
+    120,000) expands to no more than it wrote; an 'and' of 'or's multiplies out, and that is
+    what the cap stops."""
+    if limit is None:
+        limit = max(MAX_TERMS, _atoms(f))
     if isinstance(f, Cmp):
         return [[f]]
     if isinstance(f, Or):
-        terms = [t for p in f.parts for t in dnf(p, name)]
+        terms = [t for p in f.parts for t in dnf(p, name, limit)]
     else:
         terms = [[]]
         for p in f.parts:
-            sub = dnf(p, name)
-            if len(terms) * len(sub) > MAX_TERMS:
-                raise FormatError(f"{name}: the property expands to more than {MAX_TERMS} "
+            sub = dnf(p, name, limit)
+            if len(terms) * len(sub) > limit:
+                raise FormatError(f"{name}: the property expands to more than {limit} "
                                   "cases (an 'and' of several 'or's multiplies out); "
                                   "split it into several files")
             terms = [a + b for a in terms for b in sub]
-    if len(terms) > MAX_TERMS:
-        raise FormatError(f"{name}: the property expands to more than {MAX_TERMS} cases; "
+    if len(terms) > limit:
+        raise FormatError(f"{name}: the property expands to more than {limit} cases; "
                           "split it into several files")
     return terms
+
+
+def _atoms(f) -> int:
+    """How many comparisons the formula ``f`` writes."""
+    return 1 if isinstance(f, Cmp) else sum(_atoms(p) for p in f.parts)
 
 
 # -- VNN-LIB 1.0 ---------------------------------------------------------------------------
