@@ -75,7 +75,14 @@ class Lin:
         return Lin({v: -c for v, c in self.coef.items()}, -self.const)
 
     def __sub__(self, other: "Lin") -> "Lin":
-        return self + (-other)
+        coef = dict(self.coef)
+        for v, c in other.coef.items():
+            total = coef.get(v, 0) - c
+            if total:
+                coef[v] = total
+            else:
+                coef.pop(v, None)
+        return Lin(coef, self.const - other.const)
 
     def scale(self, k: Fraction) -> "Lin":
         if not k:
@@ -233,11 +240,10 @@ def _compare(op: str, diff: Lin, line):
     """``a op b`` from ``diff = a - b``, as atoms ``lin <= 0`` / ``lin < 0``."""
     if op == "!=":
         return Or((Cmp(diff, True, line), Cmp(-diff, True, line)))
-    below = Cmp(diff, op == "<", line)                          # a - b <= 0 (< 0)
+    if op in ("<=", "<"):
+        return Cmp(diff, op == "<", line)                       # a - b <= 0 (< 0)
     above = Cmp(-diff, op == ">", line)                         # b - a <= 0 (< 0)
-    if op == "=":
-        return And((below, above))
-    return below if op in ("<=", "<") else above
+    return And((Cmp(diff, False, line), above)) if op == "=" else above
 
 
 class _Reader:
