@@ -224,8 +224,8 @@ def test_alpha_with_the_intermediate_bounds_held_holds_on_any_network(sizes, n_r
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_hard_mode_proves_near_the_exact_maximum_and_refutes_below_it(branching, seed,
                                                                            monkeypatch):
-    """Branch and bound turns hard (both relaxations, the full gradient at every
-    depth) after ``settings.HARD_AFTER`` boxes; here from the first."""
+    """Branch and bound may turn hard (both relaxations, the full gradient at every
+    depth) after ``settings.HARD_AFTER`` boxes; here from the first round on."""
     from verifier import settings as knobs
     monkeypatch.setattr(knobs, "HARD_AFTER", 0)
     net = mlp([2, 16, 16, 1], seed=seed)
@@ -240,6 +240,30 @@ def test_the_hard_mode_proves_near_the_exact_maximum_and_refutes_below_it(branch
                   progress=False) == "fail"
     with torch.no_grad():
         assert net(cexs[0]).item() > top - gap
+
+
+def test_after_hard_after_each_round_takes_the_mode_that_proved_more_per_second():
+    """``_Search.choose``: light before ``HARD_AFTER`` boxes; then hard first, then the mode
+    with the higher measured rate, the other one every ``HARD_PROBE``-th round."""
+    from types import SimpleNamespace
+
+    from verifier import bab, settings as knobs
+    s = SimpleNamespace(boxes=knobs.HARD_AFTER - 1, rounds=0, rate={}, cost={}, per_parent=0.01,
+                        batch=64)
+    assert bab._Search.choose(s) == "light" and s.rounds == 0
+    bab._Search.measure(s, "light", 1.0, 64, 0.5)      # early rounds: forgotten at the switch
+    s.boxes = knobs.HARD_AFTER
+    assert bab._Search.choose(s) == "hard"
+    bab._Search.measure(s, "hard", 1.0, 16, 0.04)     # hard proves four times as much a second
+    assert bab._Search.choose(s) == "light"
+    bab._Search.measure(s, "light", 1.0, 64, 0.01)
+    picks = [bab._Search.choose(s) for _ in range(2 * knobs.HARD_PROBE)]
+    assert picks.count("light") == 2 and picks.count("hard") == 2 * knobs.HARD_PROBE - 2
+    bab._Search.measure(s, "light", 1.0, 64, 0.5)     # now light does better
+    bab._Search.measure(s, "light", 1.0, 64, 0.5)
+    assert bab._Search.choose(s) == "light"
+    # a round is sized by its own mode's cost: hard parents cost four times light ones here
+    assert bab._Search.fits(s, "hard", 100.0) < bab._Search.fits(s, "light", 100.0)
 
 
 def test_a_reference_of_the_wrong_shape_is_refused():

@@ -24,7 +24,7 @@ a held fixed, which costs nothing next to the bounds, where the full backward
 pass costs more than the bounds themselves. ``"smear-full"`` uses autograd at
 every depth; ``"widest"`` cuts the widest dimension relative to the original box.
 
-After ``settings.HARD_AFTER`` boxes the search turns hard, for the searches
+After ``settings.HARD_AFTER`` boxes the search may turn hard, for the searches
 where the linear scores stall (a dimension that only matters through the
 intermediate layers never gets cut) and CROWN's relaxation stays too loose for
 boxes as large as the property allows: every box is bounded twice, by CROWN and
@@ -33,7 +33,10 @@ again from CROWN's bounds with the other lower line for unstable ReLUs
 the children both passes leave open get alpha-CROWN with those ReLU-input bounds
 held fixed (only the output's slopes optimised, ``settings.FIXED_STEPS`` steps),
 and the children still open after that are scored by the full gradient at every
-depth. Easy searches never get there and cost what they did.
+depth. From then on each round is light or hard, whichever proved more of the box per
+second in the recent rounds of its kind (``_Search.choose``; the other is tried every
+``settings.HARD_PROBE``-th round): where light rounds close boxes fast, the hard ones
+only cost more. Easy searches never get there and cost what they did.
 
 ``bench/HISTORY.md`` keeps the measurements behind these choices;
 ``bench/bench_verify.py`` compares the heuristics.
@@ -147,6 +150,11 @@ class _Search:
         self.batch = max(1, min(settings.FIRST_BATCH,
                                 int(0.5 * left / max(self.per_parent, 1e-9))))
         self.rigorous, self.proved, self.boxes = True, 0.0, 1
+        # Per mode ("light", "hard"): the share of the box proved per second, and seconds
+        # per parent, over recent rounds (``choose``, ``measure``).
+        self.rate: dict = {}
+        self.cost: dict = {}
+        self.rounds = 0
 
     def outcome(self, status: str, **kw) -> Outcome:
         if status == "unknown":
@@ -166,13 +174,15 @@ class _Search:
                 if len(self.open) > max_boxes:
                     return self.outcome("unknown", reason=f"more than {max_boxes} open boxes")
                 t_round = time.monotonic()
-                sel, keep = self.select()
+                mode = self.choose()
+                sel, keep = self.select(self.fits(mode, left))
                 kids = self.split(sel)
                 cexs = _attack_centres(self.ctx, kids.full_lo, kids.full_hi)
                 if cexs:
                     return self.outcome("fail", cexs=cexs)
-                c_cert, c_rcert, c_score, new_ref = self.bound(kids)
+                c_cert, c_rcert, c_score, new_ref = self.bound(kids, hard=mode == "hard")
                 proved_now = self.keep_open(keep, kids, c_cert, c_rcert, c_score, new_ref)
+                self.measure(mode, time.monotonic() - t_round, sel.numel(), proved_now)
                 if len(self.open):
                     cexs = _attack_boxes(self.ctx, self.base_lb, self.base_ub, self.free,
                                          self.open.lo, self.open.hi, self.open.cert,
@@ -186,11 +196,44 @@ class _Search:
         finally:
             bar.close()
 
-    def select(self):
-        """The ``batch`` boxes with the lowest certified slack (the likeliest to hide
+    def choose(self) -> str:
+        """This round's mode: "light" before ``HARD_AFTER`` boxes; after, the mode that
+        proved more of the box per second in recent rounds (one of each first, then as
+        measured), the other one every ``HARD_PROBE``-th round so that its rate stays
+        current: the hard bounds pay where light ones stall, and cost twice as much and
+        more where they do not. (Counting closed children instead favours light rounds
+        that close many small boxes deep down while the hard frontier stays open.)"""
+        if self.boxes < settings.HARD_AFTER:
+            return "light"
+        if self.rounds == 0:    # the early rounds' big boxes say little about the later ones
+            self.rate.clear()
+        self.rounds += 1
+        for mode in ("hard", "light"):
+            if mode not in self.rate:
+                return mode
+        best = max(self.rate, key=self.rate.get)
+        if self.rounds % settings.HARD_PROBE == 0:
+            return "light" if best == "hard" else "hard"
+        return best
+
+    def fits(self, mode: str, left: float) -> int:
+        """The batch, cut to what a round of ``mode`` does within ``MAX_ROUND`` seconds and
+        half the time left (the rounds of the two modes cost differently)."""
+        per = self.cost.get(mode, self.per_parent)
+        return max(1, min(self.batch, int(min(settings.MAX_ROUND, 0.5 * left) / max(per, 1e-9))))
+
+    def measure(self, mode: str, spent: float, parents: int, proved: float) -> None:
+        """Moving averages of the share of the box proved per second and of the seconds
+        per parent."""
+        rate, per = proved / max(spent, 1e-9), spent / max(1, parents)
+        self.rate[mode] = rate if mode not in self.rate else 0.5 * (self.rate[mode] + rate)
+        self.cost[mode] = per if mode not in self.cost else 0.5 * (self.cost[mode] + per)
+
+    def select(self, take: int):
+        """The ``take`` boxes with the lowest certified slack (the likeliest to hide
         a counterexample), and a mask of the others."""
         n = len(self.open)
-        sel = torch.topk(-self.open.cert.amin(1), min(n, self.batch)).indices
+        sel = torch.topk(-self.open.cert.amin(1), min(n, take)).indices
         keep = torch.ones(n, dtype=torch.bool, device=self.dev)
         keep[sel] = False
         return sel, keep
@@ -212,15 +255,15 @@ class _Search:
                         o.cert[sel].repeat(2, 1), o.rcert[sel].repeat(2, 1),
                         None if o.ref is None else o.ref[sel].repeat(2, 1, 1))
 
-    def bound(self, kids: Children):
+    def bound(self, kids: Children, hard: bool = False):
         """Certified slacks of the children, their branching scores and their
-        ReLU-input bounds. Before ``HARD_AFTER`` boxes: one CROWN pass, the
-        gradient through all of CROWN near the root and through the linear bound
-        deeper (two calls); after: the two relaxations, alpha-CROWN on the
-        children still open and the full gradient for those still open after it."""
+        ReLU-input bounds. Light: one CROWN pass, the gradient through all of CROWN
+        near the root and through the linear bound deeper (two calls); ``hard``: the
+        two relaxations, alpha-CROWN on the children still open and the full gradient
+        for those still open after it."""
         ctx, C = self.ctx, self.C
         n_kids = kids.lo.shape[0]
-        if self.boxes >= settings.HARD_AFTER:
+        if hard:
             c_cert, c_rcert, _, new_ref = _bound(ctx, C, kids.full_lo, kids.full_hi, None,
                                                  kids.ref, second=True)
             _optimise(ctx, C, kids.full_lo, kids.full_hi, c_cert, c_rcert, kids.parent_cert,

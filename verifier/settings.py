@@ -19,6 +19,7 @@ CHUNK_BYTES = 2.5e8         # memory one auto-LiRPA call may use for its A matri
 
 # -- input splitting (verifier.bab) -----------------------------------------------------
 HARD_AFTER = 2000           # boxes before every box also gets the second pass and alpha-CROWN
+HARD_PROBE = 8              # after that, every this-many rounds the mode not in favour is tried
 FIRST_BATCH = 64            # boxes split in the first round; doubled while rounds are quick
 MAX_BATCH = 4096            # most boxes split in one round
 QUICK_ROUND = 0.25          # seconds: a round quicker than this doubles the batch
