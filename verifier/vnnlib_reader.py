@@ -26,6 +26,7 @@ counterexample against the file's own constraints exactly, so a ``sat`` never re
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -59,7 +60,7 @@ class Lin:
 
     @staticmethod
     def var(key: tuple) -> "Lin":
-        return Lin({key: Fraction(1)}, Fraction(0))
+        return Lin({key: _ONE}, _ZERO)
 
     def __add__(self, other: "Lin") -> "Lin":
         coef = dict(self.coef)
@@ -211,6 +212,10 @@ def _sexprs(text: str, name: str) -> list:
     return top
 
 
+_ONE, _ZERO = Fraction(1), Fraction(0)   # shared: a Fraction never changes
+
+
+@functools.lru_cache(maxsize=4096)   # a file repeats its numbers (nn4sys: each box twice)
 def _number(tok: str):
     if _NUMBER.fullmatch(tok):
         return Fraction(tok)
