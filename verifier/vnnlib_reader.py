@@ -76,14 +76,7 @@ class Lin:
         return Lin({v: -c for v, c in self.coef.items()}, -self.const)
 
     def __sub__(self, other: "Lin") -> "Lin":
-        coef = dict(self.coef)
-        for v, c in other.coef.items():
-            total = coef.get(v, 0) - c
-            if total:
-                coef[v] = total
-            else:
-                coef.pop(v, None)
-        return Lin(coef, self.const - other.const)
+        return self + (-other)
 
     def scale(self, k: Fraction) -> "Lin":
         if not k:
