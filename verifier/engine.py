@@ -398,15 +398,18 @@ def prove_boxes(net: torch.nn.Module, questions: Sequence[tuple[XSpecs, YSpecs]]
     points), None when not proved this way: ask ``verify``, which searches further and finds
     counterexamples. Boxes and properties are checked as ``verify`` checks them."""
     network = network_mod.cached(net)
-    boxes, props, index, found = [], [], {}, [None] * len(questions)
+    boxes, props, cols, index, found = [], [], [], {}, [None] * len(questions)
     for x_specs, y_specs in questions:
         lb, ub, plb, pub = _input_box(network, x_specs)
         prop = property_mod.Property(_constraints(network, y_specs), network)
         boxes.append((lb, ub, plb, pub))
         props.append(prop)
-        if _bounded_rows(prop):
-            for r in prop.rows(list(range(len(prop.constraints)))):
-                index.setdefault(tuple(r.tolist()), len(index))
+        # Where each of its C rows sits among the distinct ones; None when some constraint
+        # has no rows (a fixed output), which ``verify`` treats on its own.
+        bounded = prop.constraints and all(c.rows.shape[0] for c in prop.constraints)
+        cols.append([index.setdefault(tuple(r.tolist()), len(index))
+                     for r in prop.rows(list(range(len(prop.constraints))))]
+                    if bounded else None)
     if not questions or not index or len(index) > MANY_ROWS:
         return found
     # The network must run as traced (``verify``'s check), and its float error seen there
@@ -425,21 +428,15 @@ def prove_boxes(net: torch.nn.Module, questions: Sequence[tuple[XSpecs, YSpecs]]
         err, mag = rounding.forward_error(network, plb, pub)
         L, err, mag = L.cpu(), err.cpu(), mag.cpu()
         for b, i in enumerate(part):
-            prop = props[i]
-            if not _bounded_rows(prop):
+            if cols[i] is None:
                 continue
+            prop = props[i]
             prop.observe(seen)
-            every = list(range(len(prop.constraints)))
-            cols = [index[tuple(r.tolist())] for r in prop.rows(every)]
-            cert, rcert = prop.certify(L[b:b + 1, cols], err[b:b + 1], mag[b:b + 1], every)
+            cert, rcert = prop.certify(L[b:b + 1, cols[i]], err[b:b + 1], mag[b:b + 1],
+                                       list(range(len(prop.constraints))))
             if (cert > 0).all():
                 found[i] = "rigorous" if (rcert > 0).all() else "estimated"
     return found
-
-
-def _bounded_rows(prop) -> bool:
-    """Does every constraint of ``prop`` come with C rows (none is a fixed output)?"""
-    return bool(prop.constraints) and all(c.rows.shape[0] for c in prop.constraints)
 
 
 @_any_grad_mode
